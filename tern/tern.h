@@ -1,0 +1,14 @@
+/*
+ * tern.h - the administration command's subcommands, one file each.
+ *
+ * Each subcommand takes its own argv (argv[0] is the subcommand's name)
+ * and the configuration directory chosen by -c, TERN_CONFIG_DIR or the
+ * installed default, and returns the process exit status (sysexits.h).
+ */
+#ifndef TERN_TERN_H
+#define TERN_TERN_H
+
+int tern_check(int argc, char **argv, const char *confdir);
+int tern_map(int argc, char **argv, const char *confdir);
+
+#endif
