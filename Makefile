@@ -132,7 +132,8 @@ run: all
 bench: all
 	@sh bench/run.sh $(abspath $(BUILD))
 
-STYLE_FILES = $(wildcard lib/*.[ch] */*.[ch] tests/unit/*.[ch] tests/tools/*.[ch] tests/fuzz/*.[ch])
+STYLE_FILES = $(wildcard lib/*.[ch] $(addsuffix /*.[ch],$(DAEMONS) $(COMMANDS)) \
+		tests/unit/*.[ch] tests/tools/*.[ch] tests/fuzz/*.[ch])
 
 check-style:
 	@clang-format --dry-run --Werror $(STYLE_FILES)

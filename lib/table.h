@@ -27,6 +27,18 @@
 
 struct table;
 
+/*
+ * Limits.  A key longer than TABLE_KEY_MAX is never found (lookups say
+ * "not found" without asking the back end); text sources and cidr:/regexp:
+ * files are read in lines of at most TABLE_LINE_MAX bytes (after joining
+ * continuation lines); a cidr: or regexp: file holds at most
+ * TABLE_ENTRIES_MAX entries.  No table refers to another (no recursion).
+ */
+#define TABLE_KEY_MAX     1024
+#define TABLE_VALUE_MAX   65536
+#define TABLE_LINE_MAX    65536
+#define TABLE_ENTRIES_MAX 100000
+
 /* Open flags. */
 #define TABLE_READ  0
 #define TABLE_WRITE 1 /* read-write state (caches): hash: and btree: only */
@@ -38,16 +50,27 @@ struct table;
 struct table *table_open(const char *spec, int flags, struct str *err);
 
 /*
- * Look up key.  Returns 1 and sets value when found, 0 when not found,
- * -1 on a read error (logged, and err filled when not NULL).
+ * Look up key.  Returns 1 and sets value when found (value may be NULL
+ * to test for presence), 0 when not found, -1 on a read error (logged,
+ * and err filled when not NULL).
  */
 int table_lookup(struct table *t, const char *key, struct str *value, struct str *err);
 
-/* Read-write tables only: 0 on success, -1 on error (logged). */
+/*
+ * Read-write tables only: 0 on success, -1 on error (logged).  Deleting a
+ * missing key succeeds.  A TABLE_WRITE table is owned by one process (an
+ * exclusive lock; a second opener fails) and written back at close.
+ */
 int table_update(struct table *t, const char *key, const char *value);
 int table_delete(struct table *t, const char *key);
 
 const char *table_spec(const struct table *t);
+
+/*
+ * 1 when the table's file was replaced, edited or removed since it was
+ * opened (for TABLE_WRITE: only replaced or removed), else 0; always 0
+ * for inline: and static:.
+ */
 int table_changed(struct table *t);
 void table_close(struct table *t);
 
