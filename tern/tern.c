@@ -21,8 +21,16 @@ struct subcommand {
 };
 
 static const struct subcommand subcommands[] = {
-	{"check", tern_check, "check                 validate main.cf, master.cf and every table"},
-	{"map", tern_map, "map build [-t cdb|hash|btree] [-a] FILE   compile a table"},
+        {"check", tern_check, "check                 validate main.cf, master.cf and every table"},
+        {"map", tern_map, "map build [-t cdb|hash|btree] [-a] FILE | map query SPEC KEY"},
+        {"init", tern_init, "init RUNDIR           write the development configuration"},
+        {"config", tern_config, "config [-d|-n] [-x] [NAME...]   print parameters (-m: markdown)"},
+        {"start", tern_start, "start [--foreground]  start the master process"},
+        {"stop", tern_stop, "stop                  stop master and every daemon, and wait"},
+        {"reload", tern_reload, "reload                re-read main.cf and master.cf"},
+        {"status", tern_status, "status [--json]       processes and listeners"},
+        {"setup", tern_setup,
+                "setup                 root mode: create the tern user and the queue"},
 };
 
 static void

@@ -10,5 +10,12 @@
 
 int tern_check(int argc, char **argv, const char *confdir);
 int tern_map(int argc, char **argv, const char *confdir);
+int tern_init(int argc, char **argv, const char *confdir);
+int tern_config(int argc, char **argv, const char *confdir);
+int tern_start(int argc, char **argv, const char *confdir);
+int tern_stop(int argc, char **argv, const char *confdir);
+int tern_reload(int argc, char **argv, const char *confdir);
+int tern_status(int argc, char **argv, const char *confdir);
+int tern_setup(int argc, char **argv, const char *confdir);
 
 #endif
