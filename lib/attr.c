@@ -145,7 +145,7 @@ attr_encode(const struct attr_list *l, struct str *out)
 
 int
 attr_decode(const char *buf, size_t len, size_t max_frame, struct attr_list *l, size_t *used,
-	const char **why)
+        const char **why)
 {
 	size_t body, pos, end;
 
@@ -235,8 +235,8 @@ attr_get_str(const struct attr_list *l, const char *name)
 }
 
 int
-attr_get_int(const struct attr_list *l, const char *name, long long min, long long max,
-	long long *value)
+attr_get_int(
+        const struct attr_list *l, const char *name, long long min, long long max, long long *value)
 {
 	const char *v = attr_get_str(l, name), *why;
 

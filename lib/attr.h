@@ -22,15 +22,15 @@
 
 #include "str.h"
 
-#define ATTR_NAME_MAX	 64
-#define ATTR_COUNT_MAX	 4096
-#define ATTR_FRAME_MAX	 (4 * 1024 * 1024)
+#define ATTR_NAME_MAX    64
+#define ATTR_COUNT_MAX   4096
+#define ATTR_FRAME_MAX   (4 * 1024 * 1024)
 #define ATTR_HEADER_SIZE 4
 
 struct attr {
-	size_t name;	  /* offset of the name in buf */
+	size_t name; /* offset of the name in buf */
 	size_t name_len;
-	size_t value;	  /* offset of the value in buf (NUL follows it) */
+	size_t value; /* offset of the value in buf (NUL follows it) */
 	size_t value_len;
 };
 
@@ -59,7 +59,7 @@ void attr_encode(const struct attr_list *l, struct str *out);
  * is needed, -1 when the input is malformed (*why says how).
  */
 int attr_decode(const char *buf, size_t len, size_t max_frame, struct attr_list *l, size_t *used,
-	const char **why);
+        const char **why);
 
 /* Lookup.  The getters return NULL or -1 when the attribute is missing
  * or invalid; attr_get_str refuses values with NUL octets. */
@@ -68,7 +68,7 @@ const char *attr_name(const struct attr_list *l, const struct attr *a);
 const char *attr_value(const struct attr_list *l, const struct attr *a);
 const char *attr_get_str(const struct attr_list *l, const char *name);
 int attr_get_int(const struct attr_list *l, const char *name, long long min, long long max,
-	long long *value);
+        long long *value);
 
 /*
  * Blocking I/O on a socket, each call bounded by timeout_ms (a deadline

@@ -161,8 +161,8 @@ msg_vlog(const char *prefix, const char *fmt, va_list ap)
 		now = time(NULL);
 		localtime_r(&now, &tm);
 		strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
-		n = snprintf(line, sizeof(line), "%s %s %s[%ld]: %s%s%s\n", stamp, hostname,
-			ident, (long)getpid(), prefix ? prefix : "", prefix ? ": " : "", text);
+		n = snprintf(line, sizeof(line), "%s %s %s[%ld]: %s%s%s\n", stamp, hostname, ident,
+		        (long)getpid(), prefix ? prefix : "", prefix ? ": " : "", text);
 		if (n >= (int)sizeof(line))
 			n = (int)sizeof(line) - 1, line[n - 1] = '\n';
 		if (log_fd >= 0)
@@ -172,7 +172,7 @@ msg_vlog(const char *prefix, const char *fmt, va_list ap)
 	}
 	if (use_stderr && stderr_plain) {
 		n = snprintf(line, sizeof(line), "%s: %s%s%s\n", ident, prefix ? prefix : "",
-			prefix ? ": " : "", text);
+		        prefix ? ": " : "", text);
 		if (n >= (int)sizeof(line))
 			n = (int)sizeof(line) - 1, line[n - 1] = '\n';
 		write_all(2, line, (size_t)n);

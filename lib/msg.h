@@ -40,6 +40,7 @@ __attribute__((format(printf, 1, 2))) void msg_error(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void msg_debug(const char *fmt, ...);
 __attribute__((format(printf, 1, 2), noreturn)) void msg_fatal(const char *fmt, ...);
 __attribute__((format(printf, 1, 2), noreturn)) void msg_panic(const char *fmt, ...);
-__attribute__((format(printf, 2, 0))) void msg_vlog(const char *prefix, const char *fmt, va_list ap);
+__attribute__((format(printf, 2, 0))) void msg_vlog(
+        const char *prefix, const char *fmt, va_list ap);
 
 #endif

@@ -18,7 +18,10 @@ struct str {
 	size_t cap;
 };
 
-#define STR_INIT {NULL, 0, 0}
+#define STR_INIT                                                                                   \
+	{                                                                                          \
+		NULL, 0, 0                                                                         \
+	}
 
 void str_init(struct str *s);
 void str_free(struct str *s);

@@ -58,7 +58,7 @@ Test(attr, every_truncation_needs_more)
 	attr_list_init(&m);
 	for (size_t cut = 0; cut < wire.len; cut++)
 		cr_assert_eq(attr_decode(wire.data, cut, ATTR_FRAME_MAX, &m, &used, &why), 0,
-			"cut at %zu", cut);
+		        "cut at %zu", cut);
 	attr_list_free(&l);
 	attr_list_free(&m);
 	str_free(&wire);
