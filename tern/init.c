@@ -44,7 +44,7 @@ static const char init_internal_services[] =
         "pickup      unix  n       -       -       60      1       pickup\n"
         "cleanup     unix  -       -       -       -       0       cleanup\n"
         "qmgr        unix  n       -       -       300     1       qmgr\n"
-        "trivial-rewrite unix -    -       n       -       -       trivial-rewrite\n"
+        "rewrite     unix  -       -       n       -       -       trivial-rewrite\n"
         "anvil       unix  -       -       -       -       1       anvil\n"
         "auth        unix  -       -       -       -       -       auth\n"
         "smtp        unix  -       -       -       -       -       smtp\n"
