@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "attr.h"
 #include "mem.h"
 #include "msg.h"
@@ -245,15 +246,6 @@ attr_get_int(
 	return parse_int(v, min, max, value, &why);
 }
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Wait until fd is ready for events, or the deadline passes. */
 static int
 wait_fd(int fd, short events, long long deadline, struct str *err)
@@ -261,7 +253,7 @@ wait_fd(int fd, short events, long long deadline, struct str *err)
 	struct pollfd pfd = {.fd = fd, .events = events};
 
 	for (;;) {
-		long long left = deadline - now_ms();
+		long long left = deadline - clock_ms();
 		int n;
 
 		if (left <= 0) {
@@ -282,7 +274,7 @@ int
 attr_send(int fd, const struct attr_list *l, int timeout_ms, struct str *err)
 {
 	struct str out = STR_INIT;
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = clock_ms() + timeout_ms;
 	size_t done = 0;
 	int rc = 0;
 
@@ -318,7 +310,7 @@ attr_send(int fd, const struct attr_list *l, int timeout_ms, struct str *err)
 int
 attr_recv(int fd, struct attr_list *l, size_t max_frame, int timeout_ms, struct str *err)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = clock_ms() + timeout_ms;
 	char hdr[ATTR_HEADER_SIZE];
 	struct str frame = STR_INIT;
 	size_t want = ATTR_HEADER_SIZE, body = 0, used;

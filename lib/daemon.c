@@ -25,6 +25,8 @@
 
 #include <event2/event.h>
 
+#include "unix_connect.h"
+#include "clock.h"
 #include "attr.h"
 #include "config.h"
 #include "daemon.h"
@@ -188,30 +190,13 @@ daemon_wakeup_frame(const char *buf, size_t len, size_t *used)
 int
 daemon_wakeup_send(const char *path, struct str *err)
 {
-	struct sockaddr_un sun;
 	struct attr_list l;
 	struct str frame = STR_INIT;
 	ssize_t n;
 	int fd, rc = -1;
 
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		str_printf(err, "%s: socket path too long", path);
+	if ((fd = unix_connect(path, UNIX_CONNECT_NONBLOCK, err)) < 0)
 		return -1;
-	}
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		str_printf(err, "socket: %s", strerror(errno));
-		return -1;
-	}
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		str_printf(err, "connect %s: %s", path,
-		        errno == EAGAIN ? "listen queue full" : strerror(errno));
-		close(fd);
-		return -1;
-	}
 	attr_list_init(&l);
 	attr_put_str(&l, "request", "wakeup");
 	attr_encode(&l, &frame);
@@ -303,15 +288,6 @@ done:
 		report(DAEMON_STATUS_AVAIL);
 }
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 single_loop(void)
 {
@@ -332,10 +308,10 @@ single_loop(void)
 	sigdelset(&waitmask, SIGTERM);
 	sigdelset(&waitmask, SIGHUP);
 
-	idle_deadline = now_ms() + max_idle * 1000;
-	table_next = now_ms() + table_interval * 1000;
+	idle_deadline = clock_ms() + max_idle * 1000;
+	table_next = clock_ms() + table_interval * 1000;
 	while (!stopping) {
-		long long now = now_ms(), wait = table_next - now;
+		long long now = clock_ms(), wait = table_next - now;
 		struct timespec ts;
 		int n;
 
@@ -360,8 +336,8 @@ single_loop(void)
 		}
 		if (n < 0 && errno != EINTR)
 			msg_fatal("poll: %m");
-		if (now_ms() >= table_next) {
-			table_next = now_ms() + table_interval * 1000;
+		if (clock_ms() >= table_next) {
+			table_next = clock_ms() + table_interval * 1000;
 			if (tables_changed()) {
 				daemon_stop("table changed");
 				break;
@@ -380,7 +356,7 @@ single_loop(void)
 				continue;
 			}
 			single_connection(fd);
-			idle_deadline = now_ms() + max_idle * 1000;
+			idle_deadline = clock_ms() + max_idle * 1000;
 		}
 	}
 }
@@ -408,6 +384,20 @@ daemon_session_end(void)
 		event_base_loopexit(base, NULL);
 	else
 		arm_idle();
+}
+
+void
+daemon_session_begin(void)
+{
+	sessions++;
+	if (idle_ev)
+		event_del(idle_ev);
+}
+
+const char *
+daemon_confdir(void)
+{
+	return confdir;
 }
 
 static void

@@ -27,6 +27,7 @@
 #include <event2/event.h>
 #include <unbound.h>
 
+#include "clock.h"
 #include "dns.h"
 #include "mem.h"
 #include "msg.h"
@@ -37,7 +38,6 @@
 #define DEFAULT_RESOLVCONF "/etc/resolv.conf"
 #define DEFAULT_HOSTS      "/etc/hosts"
 #define MS_PER_SEC         1000
-#define NS_PER_MS          1000000L
 
 enum query_state {
 	QUERY_PENDING,   /* libunbound has it; the caller awaits the callback */
@@ -666,15 +666,6 @@ sync_done(struct dns_answer *a, void *arg)
 	w->answer = a;
 }
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * MS_PER_SEC + ts.tv_nsec / NS_PER_MS;
-}
-
 /*
  * dns_query_sync - look name up and wait for the answer, at most the
  * resolver's timeout.  Returns 0 with *a set (the caller frees it), or -1
@@ -686,14 +677,14 @@ dns_query_sync(struct dns_resolver *r, const char *name, int rrtype, struct dns_
 {
 	struct sync_wait w = {0, NULL};
 	struct dns_query *q;
-	long long deadline = now_ms() + r->timeout_ms;
+	long long deadline = clock_ms() + r->timeout_ms;
 
 	*a = NULL;
 	if ((q = query_start(r, name, rrtype, sync_done, &w, 0, err)) == NULL)
 		return -1;
 	while (!w.done) {
 		struct pollfd pfd = {ub_fd(r->ctx), POLLIN, 0};
-		long long left = deadline - now_ms();
+		long long left = deadline - clock_ms();
 
 		if (left <= 0) {
 			query_expire(q);

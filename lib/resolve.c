@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "clock.h"
 #include "addr.h"
 #include "config.h"
 #include "mem.h"
@@ -467,15 +468,6 @@ resolver_cache_stats(const struct resolver *r, unsigned long *hits, unsigned lon
 	*misses = r->misses;
 }
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* FNV-1a */
 static uint64_t
 hash_key(const struct str *key)
@@ -511,7 +503,7 @@ cache_get(struct resolver *r, const struct str *key, struct resolve_result *res)
 		return 0;
 	h = hash_key(key);
 	set = &r->cache[(h % r->cache_sets) * RESOLVE_CACHE_WAYS];
-	now = now_ms();
+	now = clock_ms();
 	for (int i = 0; i < RESOLVE_CACHE_WAYS; i++) {
 		struct cache_entry *e = &set[i];
 
@@ -553,7 +545,7 @@ cache_put(struct resolver *r, const struct str *key, const struct resolve_result
 	victim->valid = 1;
 	victim->hash = h;
 	str_set(&victim->key, key->data, key->len);
-	victim->stored_ms = now_ms();
+	victim->stored_ms = clock_ms();
 	victim->used = ++r->tick;
 	result_copy(&victim->res, res);
 }

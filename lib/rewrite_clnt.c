@@ -20,6 +20,8 @@
 
 #include <event2/event.h>
 
+#include "unix_connect.h"
+#include "clock.h"
 #include "attr.h"
 #include "mem.h"
 #include "msg.h"
@@ -41,15 +43,6 @@ static const char *
 service_path(void)
 {
 	return clnt_path ? clnt_path : REWRITE_CLNT_PATH;
-}
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 void
@@ -165,36 +158,21 @@ reply_parse(const struct attr_list *l, enum rewrite_op op, struct rewrite_reply 
 static int
 service_connect(long long deadline, struct str *err)
 {
-	struct sockaddr_un sun;
-	const char *path = service_path();
+	struct str why = STR_INIT;
 	int fd;
 
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		str_printf(err, "%s: socket path too long", path);
-		return -1;
-	}
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0) {
-		str_printf(err, "socket: %s", strerror(errno));
-		return -1;
-	}
-	while (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		/* A UNIX socket says EAGAIN when its listen queue is full. */
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN && deadline > 0 && now_ms() < deadline) {
-			struct timespec pause = {0, REWRITE_CONNECT_RETRY_MS * 1000000L};
+	/* A UNIX socket says EAGAIN when its listen queue is full: retry. */
+	while ((fd = unix_connect(service_path(), UNIX_CONNECT_NONBLOCK, &why)) < 0) {
+		struct timespec pause = {0, REWRITE_CONNECT_RETRY_MS * 1000000L};
 
-			nanosleep(&pause, NULL);
-			continue;
+		if (errno != EAGAIN || deadline <= 0 || clock_ms() >= deadline) {
+			str_append(err, why.data, why.len);
+			break;
 		}
-		str_printf(err, "connect %s: %s", path,
-		        errno == EAGAIN ? "listen queue full" : strerror(errno));
-		close(fd);
-		return -1;
+		str_reset(&why);
+		nanosleep(&pause, NULL);
 	}
+	str_free(&why);
 	return fd;
 }
 
@@ -224,7 +202,7 @@ static int
 blocking_exchange(
         const struct attr_list *req, struct attr_list *rep, long long deadline, struct str *err)
 {
-	long long left = deadline - now_ms();
+	long long left = deadline - clock_ms();
 	int rc;
 
 	if (left <= 0) {
@@ -233,7 +211,7 @@ blocking_exchange(
 	}
 	if (attr_send(blocking_fd, req, (int)left, err) < 0)
 		return -1;
-	if ((left = deadline - now_ms()) <= 0)
+	if ((left = deadline - clock_ms()) <= 0)
 		left = 1;
 	rc = attr_recv(blocking_fd, rep, REWRITE_FRAME_MAX, (int)left, err);
 	if (rc == 1)
@@ -246,7 +224,7 @@ blocking_call(enum rewrite_op op, const char *addr, const char *sender, struct r
 {
 	struct attr_list req, rep;
 	struct str err = STR_INIT;
-	long long deadline = now_ms() + clnt_timeout_ms;
+	long long deadline = clock_ms() + clnt_timeout_ms;
 	const char *why = NULL;
 	int done = 0;
 
@@ -254,7 +232,7 @@ blocking_call(enum rewrite_op op, const char *addr, const char *sender, struct r
 	attr_list_init(&rep);
 	request_build(&req, op, addr, sender);
 	/* A kept connection may have been closed by the service: try twice. */
-	for (int attempt = 0; attempt < 2 && !done && now_ms() < deadline; attempt++) {
+	for (int attempt = 0; attempt < 2 && !done && clock_ms() < deadline; attempt++) {
 		str_reset(&err);
 		if (blocking_fd < 0 && (blocking_fd = service_connect(deadline, &err)) < 0)
 			break;
@@ -414,7 +392,7 @@ async_arm_timer(void)
 		evtimer_del(aconn.timer);
 		return;
 	}
-	left = aconn.head->deadline - now_ms();
+	left = aconn.head->deadline - clock_ms();
 	if (left < 0)
 		left = 0;
 	tv.tv_sec = (time_t)(left / 1000);
@@ -558,7 +536,7 @@ async_timeout(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	if (aconn.head == NULL || aconn.head->deadline > now_ms()) {
+	if (aconn.head == NULL || aconn.head->deadline > clock_ms()) {
 		async_arm_timer();
 		return;
 	}
@@ -589,7 +567,7 @@ async_submit(struct event_base *base, enum rewrite_op op, const char *addr, cons
 	req->op = op;
 	req->cb = cb;
 	req->arg = arg;
-	req->deadline = now_ms() + clnt_timeout_ms;
+	req->deadline = clock_ms() + clnt_timeout_ms;
 	if (aconn.tail)
 		aconn.tail->next = req;
 	else

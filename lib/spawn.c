@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "mem.h"
 #include "msg.h"
 #include "spawn.h"
@@ -74,15 +75,6 @@ stage_name(int stage)
 	default:
 		return "unknown step";
 	}
-}
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 void
@@ -401,7 +393,7 @@ supervise(struct run *run, const struct spawn_request *req, struct spawn_result 
 	long long now;
 
 	for (;;) {
-		now = now_ms();
+		now = clock_ms();
 		if (!run->exited) {
 			if ((e = child_exited(pid)) < 0)
 				return -1;
@@ -511,7 +503,7 @@ spawn_run(const struct spawn_request *req, struct spawn_result *res, struct str 
 	int src[3], child_end[3], devnull = -1, status = 0, pipe_was_pending, i, ret = -1;
 	sigset_t pipe_set, old, pending;
 	struct timespec zero = {0, 0};
-	long long start = now_ms();
+	long long start = clock_ms();
 	pid_t pid = -1;
 
 	memset(res, 0, sizeof(*res));
@@ -560,7 +552,7 @@ spawn_run(const struct spawn_request *req, struct spawn_result *res, struct str 
 	if (!pipe_was_pending && sigismember(&pending, SIGPIPE))
 		sigtimedwait(&pipe_set, NULL, &zero);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	res->elapsed_ms = now_ms() - start;
+	res->elapsed_ms = clock_ms() - start;
 	return ret;
 }
 

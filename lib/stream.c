@@ -26,15 +26,6 @@
 
 #define OUTPUT_COMPACT_MIN 4096 /* move unsent output down once this much was sent */
 
-long long
-stream_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 struct stream *
 stream_new(int fd, size_t input_max)
 {
@@ -50,7 +41,7 @@ stream_new(int fd, size_t input_max)
 	str_init(&s->out);
 	str_init(&s->err_text);
 	s->reading = 1;
-	s->last_io = stream_now_ms();
+	s->last_io = clock_ms();
 	flags = fcntl(fd, F_GETFL);
 	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
 		stream_set_error(s, STREAM_ERR_IO, "fcntl: %s", strerror(errno));
@@ -219,7 +210,7 @@ deadline_passed(struct stream *s, int for_read, int for_write)
 	long long at;
 
 	at = next_deadline(s, for_read, for_write, &why, &what);
-	if (at == 0 || stream_now_ms() < at)
+	if (at == 0 || clock_ms() < at)
 		return 0;
 	stream_set_error(s, why, "%s", what);
 	return 1;
@@ -228,14 +219,14 @@ deadline_passed(struct stream *s, int for_read, int for_write)
 void
 stream_set_read_deadline(struct stream *s, int ms)
 {
-	s->read_deadline = ms > 0 ? stream_now_ms() + ms : 0;
+	s->read_deadline = ms > 0 ? clock_ms() + ms : 0;
 	stream_update_events(s);
 }
 
 void
 stream_set_write_deadline(struct stream *s, int ms)
 {
-	s->write_deadline = ms > 0 ? stream_now_ms() + ms : 0;
+	s->write_deadline = ms > 0 ? clock_ms() + ms : 0;
 	stream_update_events(s);
 }
 
@@ -243,14 +234,14 @@ void
 stream_set_idle_timeout(struct stream *s, int ms)
 {
 	s->idle_ms = ms > 0 ? ms : 0;
-	s->last_io = stream_now_ms();
+	s->last_io = clock_ms();
 	stream_update_events(s);
 }
 
 void
 stream_rate_start(struct stream *s)
 {
-	s->rate_start = stream_now_ms();
+	s->rate_start = clock_ms();
 	s->rate_bytes0 = s->bytes_in;
 }
 
@@ -263,7 +254,7 @@ stream_rate_bytes(const struct stream *s)
 long long
 stream_rate_elapsed_ms(const struct stream *s)
 {
-	return s->rate_start ? stream_now_ms() - s->rate_start : 0;
+	return s->rate_start ? clock_ms() - s->rate_start : 0;
 }
 
 void
@@ -370,7 +361,7 @@ fill_nowait(struct stream *s, int *failed)
 		s->in_len += (size_t)n;
 		s->bytes_in += (uint64_t)n;
 		total += (size_t)n;
-		s->last_io = stream_now_ms();
+		s->last_io = clock_ms();
 		if (s->tls != TLS_ON && (size_t)n < room)
 			break;
 	}
@@ -530,7 +521,7 @@ stream_write_plain(struct stream *s, size_t limit)
 		}
 		s->out_off += (size_t)r;
 		s->bytes_out += (uint64_t)r;
-		s->last_io = stream_now_ms();
+		s->last_io = clock_ms();
 	}
 	return 1;
 }
@@ -558,7 +549,7 @@ write_out(struct stream *s)
 			}
 			s->out_off += (size_t)r;
 			s->bytes_out += (uint64_t)r;
-			s->last_io = stream_now_ms();
+			s->last_io = clock_ms();
 		}
 	}
 	if (done > 0)
@@ -671,7 +662,7 @@ stream_wait(struct stream *s, enum stream_want want, int for_read, int for_write
 	int timeout;
 
 	at = next_deadline(s, for_read, for_write, &why, &what);
-	now = stream_now_ms();
+	now = clock_ms();
 	if (at != 0 && now >= at) {
 		stream_set_error(s, why, "%s", what);
 		return -1;
@@ -830,7 +821,7 @@ stream_update_events(struct stream *s)
 			event_del(s->ev_timer);
 		s->timer_at = 0;
 	} else if (s->timer_at == 0 || at < s->timer_at) {
-		now = stream_now_ms();
+		now = clock_ms();
 		at = at > now ? at : now;
 		tv.tv_sec = (at - now) / 1000;
 		tv.tv_usec = ((at - now) % 1000) * 1000;

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "clock.h"
 #include "stream.h"
 #include "str.h"
 
@@ -89,7 +90,6 @@ struct stream {
 };
 
 /* stream.c */
-long long stream_now_ms(void);
 void stream_set_error(struct stream *s, enum stream_error why, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 int stream_wait(struct stream *s, enum stream_want want, int for_read, int for_write);

@@ -237,7 +237,7 @@ stream_tls_handshake_step(struct stream *s)
 	if (r == 1) {
 		s->tls = TLS_ON;
 		s->handshake_want = WANT_NOTHING;
-		s->last_io = stream_now_ms();
+		s->last_io = clock_ms();
 		return 1;
 	}
 	e = SSL_get_error(s->ssl, r);

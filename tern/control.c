@@ -32,7 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <sysexits.h>
 #include <time.h>
@@ -43,6 +42,7 @@
 #include "mem.h"
 #include "msg.h"
 #include "tern.h"
+#include "unix_connect.h"
 
 #define CONTROL_TIMEOUT_MS         30000 /* a control request and its reply */
 #define CONTROL_START_WAIT         120   /* seconds master may take to bind everything */
@@ -91,31 +91,18 @@ queue_path(struct config *c, const char *name)
 
 /* Send one request; 0 with the reply in r, -1 when master does not run
  * (not_running set) or does not answer (a message in err). */
-static int
-control_request(
+int
+tern_control_request(
         struct config *c, const char *verb, struct attr_list *r, int *not_running, struct str *err)
 {
 	char *path = queue_path(c, "master.sock");
-	struct sockaddr_un sun;
 	struct attr_list req;
 	int fd, rc = -1;
 
 	*not_running = 0;
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		str_printf(err, "%s: path too long for a socket", path);
-		free(path);
-		return -1;
-	}
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+	if ((fd = unix_connect(path, 0, err)) < 0) {
 		if (errno == ENOENT || errno == ECONNREFUSED)
 			*not_running = 1;
-		str_printf(err, "%s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
 		free(path);
 		return -1;
 	}
@@ -339,7 +326,7 @@ tern_stop(int argc, char **argv, const char *confdir)
 	pid_path = queue_path(c, "master.pid");
 	(void)master_locked(pid_path, &pid);
 	attr_list_init(&r);
-	if (control_request(c, "stop", &r, &not_running, &err) < 0) {
+	if (tern_control_request(c, "stop", &r, &not_running, &err) < 0) {
 		if (not_running)
 			msg_fatal("the master is not running");
 		msg_fatal("%s", str_cstr(&err));
@@ -377,7 +364,7 @@ tern_reload(int argc, char **argv, const char *confdir)
 	}
 	c = load_config(confdir, 0);
 	attr_list_init(&r);
-	if (control_request(c, "reload", &r, &not_running, &err) < 0)
+	if (tern_control_request(c, "reload", &r, &not_running, &err) < 0)
 		msg_fatal("%s", not_running ? "the master is not running" : str_cstr(&err));
 	status = attr_get_str(&r, "status");
 	if (status == NULL || strcmp(status, "ok") != 0) {

@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,8 +31,6 @@
 #include "msg.h"
 #include "tern.h"
 
-#define STATUS_TIMEOUT_MS 10000
-#define STATUS_REPLY_MAX  (1024 * 1024)
 #define STATUS_FIELDS_MAX 8 /* attributes in one process or listener group */
 
 struct group_def {
@@ -54,43 +51,6 @@ static const struct group_def groups[] = {
         {"proc_", "proc_pid", proc_fields, proc_numeric},
         {"listener_", "listener_service", listener_fields, listener_numeric},
 };
-
-static int
-request_status(struct config *c, struct attr_list *r, int *not_running, struct str *err)
-{
-	struct str path = STR_INIT;
-	struct sockaddr_un sun;
-	struct attr_list req;
-	int fd, rc = -1;
-
-	*not_running = 0;
-	str_printf(&path, "%s/pid/master.sock", config_str(c, "queue_directory"));
-	if (path.len >= sizeof(sun.sun_path)) {
-		str_printf(err, "%s: path too long for a socket", str_cstr(&path));
-		str_free(&path);
-		return -1;
-	}
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, path.data, path.len + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		*not_running = 1;
-		str_printf(err, "%s: %m", str_cstr(&path));
-		if (fd >= 0)
-			close(fd);
-		str_free(&path);
-		return -1;
-	}
-	attr_list_init(&req);
-	attr_put_str(&req, "request", "status");
-	if (attr_send(fd, &req, STATUS_TIMEOUT_MS, err) == 0)
-		rc = attr_recv(fd, r, STATUS_REPLY_MAX, STATUS_TIMEOUT_MS, err) == 0 ? 0 : -1;
-	attr_list_free(&req);
-	close(fd);
-	str_free(&path);
-	return rc;
-}
 
 static void
 json_string(const char *s)
@@ -269,7 +229,7 @@ tern_status(int argc, char **argv, const char *confdir)
 		msg_fatal("%s/main.cf: configuration errors", confdir);
 	}
 	attr_list_init(&r);
-	if (request_status(c, &r, &not_running, &err) < 0) {
+	if (tern_control_request(c, "status", &r, &not_running, &err) < 0) {
 		if (json)
 			printf("{\"running\": false}\n");
 		if (not_running)

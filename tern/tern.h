@@ -18,4 +18,16 @@ int tern_reload(int argc, char **argv, const char *confdir);
 int tern_status(int argc, char **argv, const char *confdir);
 int tern_setup(int argc, char **argv, const char *confdir);
 
+struct attr_list;
+struct config;
+struct str;
+
+/*
+ * Send request=VERB to master's control socket and read its reply into
+ * r.  Returns 0, or -1 with err set; *not_running says that no master
+ * listens (the socket is missing or refuses connections).
+ */
+int tern_control_request(
+        struct config *c, const char *verb, struct attr_list *r, int *not_running, struct str *err);
+
 #endif

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "attr.h"
 #include "config.h"
 #include "daemon.h"
@@ -34,15 +35,6 @@
 
 static struct resolver *resolver;
 static long long idle_ms, ipc_ms, table_check_ms;
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 put_result(struct attr_list *rep, const struct resolve_result *res, int with_route)
@@ -128,19 +120,19 @@ answer(const struct attr_list *req, struct attr_list *rep)
 static int
 wait_for_request(int fd, long long *table_next)
 {
-	long long deadline = now_ms() + idle_ms;
+	long long deadline = clock_ms() + idle_ms;
 	const char *changed;
 
 	for (;;) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
-		long long left = deadline - now_ms();
+		long long left = deadline - clock_ms();
 		int n;
 
 		/* Stopped, or SIGTERM/SIGHUP waits for serve() to return. */
 		if (daemon_stopping())
 			return 0;
-		if (now_ms() >= *table_next) {
-			*table_next = now_ms() + table_check_ms;
+		if (clock_ms() >= *table_next) {
+			*table_next = clock_ms() + table_check_ms;
 			if ((changed = resolver_changed(resolver)) != NULL) {
 				msg_info("table %s has changed; finishing and exiting", changed);
 				daemon_stop("table changed");
@@ -164,7 +156,7 @@ serve(int fd)
 {
 	struct attr_list req, rep;
 	struct str err = STR_INIT;
-	long long table_next = now_ms() + table_check_ms;
+	long long table_next = clock_ms() + table_check_ms;
 	int rc;
 
 	attr_list_init(&req);
