@@ -6,11 +6,14 @@
 #   make asan | ubsan   the tests again, built with a sanitizer
 #   make check-style    clang-format check of every C file
 #   make install        PREFIX=/usr/local DESTDIR= SYSCONFDIR=/etc
+#                       INSTALL_SENDMAIL_LINKS=yes: also /usr/sbin/sendmail,
+#                       /usr/lib/sendmail, /usr/bin/mailq, /usr/bin/newaliases
 
 PREFIX     ?= /usr/local
 SYSCONFDIR ?= /etc
 SPOOLDIR   ?= /var/spool/tern
 DESTDIR    ?=
+INSTALL_SENDMAIL_LINKS ?= no
 BUILD      ?= build
 SANITIZE   ?=
 PYTEST     ?= /usr/bin/python3 -m pytest
@@ -51,6 +54,8 @@ UNIT_SRCS  = $(wildcard tests/unit/test_*.c)
 UNIT_BINS  = $(UNIT_SRCS:%.c=$(BUILD)/%)
 TOOL_SRCS  = $(wildcard tests/tools/*.c)
 TOOL_BINS  = $(TOOL_SRCS:%.c=$(BUILD)/%)
+BENCH_SRCS = $(wildcard bench/*.c)
+BENCH_BINS = $(BENCH_SRCS:%.c=$(BUILD)/%)
 
 DEPS_STAMP = $(BUILD)/.deps-installed
 
@@ -109,6 +114,9 @@ $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIBTERN)
 $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(LIBTERN)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBTERN) $(LDLIBS_TERN)
 
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBTERN)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBTERN) $(LDLIBS_TERN)
+
 test: unit system
 
 unit: all $(UNIT_BINS)
@@ -129,7 +137,7 @@ ubsan:
 run: all
 	@sh scripts/run.sh $(abspath $(BUILD))
 
-bench: all
+bench: all $(BENCH_BINS)
 	@sh bench/run.sh $(abspath $(BUILD))
 
 STYLE_FILES = $(wildcard lib/*.[ch] $(addsuffix /*.[ch],$(DAEMONS) $(COMMANDS)) \
@@ -151,6 +159,11 @@ install: all
 	if [ -e $(BUILD)/bin/sendmail ]; then \
 		ln -sf sendmail $(DESTDIR)$(PREFIX)/sbin/mailq; \
 		ln -sf sendmail $(DESTDIR)$(PREFIX)/sbin/newaliases; fi
+	if [ "$(INSTALL_SENDMAIL_LINKS)" = yes ] && [ -e $(BUILD)/bin/sendmail ]; then \
+		install -d $(DESTDIR)/usr/sbin $(DESTDIR)/usr/lib $(DESTDIR)/usr/bin; \
+		for l in /usr/sbin/sendmail /usr/lib/sendmail /usr/bin/mailq /usr/bin/newaliases; do \
+			t=$(PREFIX)/sbin/$${l##*/}; [ "$$t" = "$$l" ] || ln -sf $$t $(DESTDIR)$$l; \
+		done; fi
 	for f in main.cf master.cf aliases; do \
 		[ -e conf/$$f ] || continue; \
 		[ -e $(DESTDIR)$(SYSCONFDIR)/tern/$$f ] || install -m 644 conf/$$f $(DESTDIR)$(SYSCONFDIR)/tern/$$f; \

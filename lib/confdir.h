@@ -13,4 +13,17 @@
 const char *config_dir(const char *option);
 const char *config_dir_default(void);
 
+struct str;
+
+/*
+ * May dir be used by a program that runs with privileges its caller
+ * lacks?  1 when dir is the installed default or is listed in the
+ * alternate_config_directories of the default main.cf (compared as
+ * text, trailing slashes ignored); else 0 with the reason in why.  A
+ * missing or broken default main.cf allows only the default.
+ */
+int config_dir_allowed(const char *dir, struct str *why);
+/* The same with default_dir in place of the installed default (tests). */
+int config_dir_allowed_by(const char *default_dir, const char *dir, struct str *why);
+
 #endif

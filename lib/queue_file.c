@@ -42,6 +42,7 @@ enum writer_phase {
 struct queue_writer {
 	int fd;                     /* the temporary, -1 once closed */
 	int dirfd;                  /* its directory */
+	int dir_unreadable;         /* dirfd is O_PATH: see sync_name() */
 	char *dir;                  /* the directory's name, for messages */
 	char id[QUEUE_ID_SIZE];     /* the queue ID chosen at create */
 	char temp[QUEUE_TEMP_SIZE]; /* "tmp.<queue ID>" */
@@ -175,6 +176,12 @@ queue_file_create(const char *dir, struct queue_writer **wp, struct str *err)
 	w->fd = -1;
 	w->dir = xstrdup(dir);
 	w->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (w->dirfd < 0 && errno == EACCES) {
+		/* A directory we may write but not read (maildrop/, 1730, for
+		 * the setgid postdrop): O_PATH serves the *at() calls. */
+		w->dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		w->dir_unreadable = 1;
+	}
 	if (w->dirfd < 0) {
 		status = errno_result(errno);
 		str_printf(err, "open directory %s: %s", dir, strerror(errno));
@@ -476,6 +483,25 @@ commit_failed(struct queue_writer *w, int renamed, struct str *err)
 	return status;
 }
 
+/*
+ * Make the new name durable: fsync of the directory, or, for a directory
+ * that cannot be opened for reading, syncfs(2) of its file system through
+ * the file itself, which writes the directory's blocks too.
+ */
+static int
+sync_name(struct queue_writer *w)
+{
+	int fd, rc;
+
+	if (!w->dir_unreadable)
+		return fsync(w->dirfd);
+	if ((fd = openat(w->dirfd, w->id, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return -1;
+	rc = syncfs(fd);
+	close(fd);
+	return rc;
+}
+
 static int
 rename_noreplace(struct queue_writer *w)
 {
@@ -535,7 +561,7 @@ queue_file_commit(struct queue_writer *w, char id[QUEUE_ID_SIZE], struct str *er
 		return commit_failed(w, 0, err);
 	w->temp[0] = '\0'; /* the name is gone */
 	/* 4. The name on disk. */
-	if ((e = fault(QUEUE_STEP_FSYNC_DIR, w->dir)) != 0 || fsync(w->dirfd) != 0) {
+	if ((e = fault(QUEUE_STEP_FSYNC_DIR, w->dir)) != 0 || sync_name(w) != 0) {
 		if (w->failed == QUEUE_OK) {
 			w->failed = errno_result(e ? e : errno);
 			str_printf(&w->failure, "fsync directory %s: %s", w->dir,

@@ -37,7 +37,10 @@
  * after a successful rename the queue file itself, is removed (so the
  * client's retry cannot make a duplicate), err says which step failed
  * ("fsync incoming/tmp.X: ...", "rename ...", "fsync directory ...").
- * Commit and abort both free w.
+ * Commit and abort both free w.  A directory that the writer may write
+ * but not read (maildrop/, mode 1730, for the setgid postdrop) is used
+ * through an O_PATH descriptor, and its fsync is a syncfs(2) of the file
+ * system through the committed file.
  *
  * The message text is stored with LF line ends: put_content turns each
  * CRLF into LF, also across slices; a lone CR or LF is kept.  The text is

@@ -4,8 +4,9 @@
  * Creates, when missing, the system group setgid_group ("ternpost") and
  * the system user mail_owner ("tern", its own group, home the queue
  * directory, no login shell), with groupadd and useradd; then the queue
- * directories with their owners and modes (queue_layout.h) and the Drop.
- * Idempotent: run again, it creates nothing and puts modes right.  With
+ * directories with their owners and modes (queue_layout.h) and the Drop;
+ * in root mode $command_directory/postdrop becomes root:setgid_group,
+ * mode 2755.  Idempotent: run again, it creates nothing and puts modes right.  With
  * unprivileged_mode = yes it only creates the directories, as the
  * invoking user.
  *
@@ -14,11 +15,13 @@
  * tern.c (and by "make install" as root).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <sysexits.h>
 #include <unistd.h>
@@ -96,6 +99,32 @@ ensure_user(const char *user, const char *home)
 	return 0;
 }
 
+/*
+ * postdrop: root-owned, setgid setgid_group, mode 2755, so that any user
+ * can write into maildrop/ through it and through nothing else.
+ */
+static int
+setup_postdrop(const char *command_dir, gid_t gid)
+{
+	char path[4096];
+	int fd, rc = 0;
+
+	snprintf(path, sizeof(path), "%s/postdrop", command_dir);
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		printf("tern setup: %s: %s (install it, then run tern setup again)\n", path,
+		        strerror(errno));
+		return 0;
+	}
+	if (fchown(fd, 0, gid) < 0 || fchmod(fd, 02755) < 0) {
+		msg_error("%s: %m", path);
+		rc = -1;
+	} else {
+		printf("tern setup: %s is setgid group %lu\n", path, (unsigned long)gid);
+	}
+	close(fd);
+	return rc;
+}
+
 int
 tern_setup(int argc, char **argv, const char *confdir)
 {
@@ -141,6 +170,9 @@ tern_setup(int argc, char **argv, const char *confdir)
 	}
 	printf("tern setup: queue directory %s ready (%s mode)\n", queue,
 	        owner.root_mode ? "root" : "unprivileged");
+	if (owner.root_mode &&
+	        setup_postdrop(config_str(c, "command_directory"), owner.setgid_gid) < 0)
+		rc = EX_CANTCREAT;
 out:
 	config_free(c);
 	str_free(&errors);
