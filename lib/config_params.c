@@ -365,15 +365,32 @@ check_nexthop(const char *value, struct str *why)
 	return check_nexthops(value, why);
 }
 
+/* DNS servers as lib/dns.h takes them: "ip", "ip@port" or "[ip]:port". */
 static int
-check_addresses(const char *value, struct str *why)
+check_dns_servers(const char *value, struct str *why)
 {
 	char **items = param_list_split(value);
 	int ret = 0;
 
 	for (size_t i = 0; items[i] && ret == 0; i++) {
-		if (!is_ip_address(items[i])) {
-			str_printf(why, "\"%s\": expected an IP address", items[i]);
+		char *ip = items[i], *port = NULL, *end;
+		long long n;
+		const char *perr;
+
+		if (*ip == '[' && (end = strchr(ip, ']')) != NULL) {
+			*end = '\0';
+			ip++;
+			if (end[1] == ':')
+				port = end + 2;
+			else if (end[1] != '\0')
+				ip = "";
+		} else if ((end = strchr(ip, '@')) != NULL) {
+			*end = '\0';
+			port = end + 1;
+		}
+		if (!is_ip_address(ip) || (port && parse_int(port, 1, 65535, &n, &perr) < 0)) {
+			str_printf(
+			        why, "\"%s\": expected an IP address, ip@port or [ip]:port", value);
 			ret = -1;
 		}
 	}
@@ -540,7 +557,9 @@ const struct param_def param_table[] = {
                 "addresses the listeners bind: all, loopback-only, or a list",
                 check_inet_interfaces),
         P_LIST("inet_protocols", "all", "IP versions used: all, ipv4, ipv6", check_inet_protocols),
-        P_LIST("dns_servers", "", "DNS servers to ask (empty: /etc/resolv.conf)", check_addresses),
+        P_LIST("dns_servers", "",
+                "DNS servers to ask (empty: /etc/resolv.conf): ip, ip@port or [ip]:port",
+                check_dns_servers),
         P_STR("recipient_delimiter", "", "separator of address extensions (user+ext)", NULL),
 
         /* smtpd: protocol and limits. */
@@ -688,6 +707,12 @@ const struct param_def param_table[] = {
         P_LIST("fast_flush_domains", "$relay_domains", "domains whose deferred mail ETRN may flush",
                 check_domains),
         P_INT("qmgr_message_active_limit", "20000", 1, INT_LIMIT, "messages in active/ at once"),
+        P_INT("destination_failure_limit", "3", 1, 1000,
+                "failed deliveries in a row before a destination is backed off"),
+        P_TIME("destination_backoff_time", "5m", 's', 1, DAY,
+                "how long a backed-off destination is left alone"),
+        P_TIME("delivery_agent_timeout", "1h", 's', 1, DAY,
+                "longest wait of qmgr for a delivery agent's next answer"),
 
         /* local. */
         P_LIST("virtual_mailbox_domains", "",
@@ -717,6 +742,12 @@ const struct param_def param_table[] = {
         P_LIST("allow_mail_to_files", "alias, forward",
                 "where /file deliveries may come from: alias, forward, include",
                 check_allow_mail_to),
+        P_BOOL("drop_system_mailboxes", "no",
+                "system accounts get drop_directory/<user>/ instead of home_mailbox"),
+        P_STR("default_privs", "nobody",
+                "the user of commands and files of root-owned aliases and :include: files",
+                check_account),
+        P_TIME("command_time_limit", "1000s", 's', 1, DAY, "time limit of a |command delivery"),
 
         /* smtp. */
         P_LIST("transport_maps", "", "domain -> transport:nexthop (domain, .parent, *)",
@@ -754,6 +785,13 @@ const struct param_def param_table[] = {
                 "deadline for the reply to the end of data"),
         P_TIME("smtp_quit_timeout", "300s", 's', 1, HOUR, "deadline for the QUIT reply"),
         P_INT("smtp_mx_address_limit", "5", 1, 1000, "addresses tried per delivery"),
+        P_INT("smtp_tcp_port", "25", 1, 65535, "port of next hops given without one"),
+        P_TIME("smtp_rset_timeout", "20s", 's', 1, HOUR,
+                "deadline for the RSET reply before a connection is reused"),
+        P_TIME("smtp_connection_cache_time", "2s", 's', 0, HOUR,
+                "idle time after which a kept connection is closed, not reused (0: no reuse)"),
+        P_LIST("smtp_helo_only_destinations", "",
+                "next hops and MX hosts sent HELO instead of EHLO (names, .parent, tables)", NULL),
         P_STR("masquerade_domain", "",
                 "outbound SMTP only: replaces the envelope sender's domain (empty: off)",
                 check_hostname),
