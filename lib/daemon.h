@@ -149,6 +149,14 @@ void daemon_watch_table(struct table *t);
 /* DAEMON_EVENT: a connection given to ops->accept is finished. */
 void daemon_session_end(void);
 
+/* DAEMON_EVENT: work the service started itself (qmgr's connection to a
+ * delivery agent) that a stop must wait for as for a session; ended
+ * with daemon_session_end(). */
+void daemon_session_begin(void);
+
+/* The configuration directory (-C), for files other than main.cf. */
+const char *daemon_confdir(void);
+
 /* The service asks to finish its work and exit (event: after its
  * sessions end; single: after the current connection). */
 void daemon_stop(const char *reason);

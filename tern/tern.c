@@ -31,6 +31,8 @@ static const struct subcommand subcommands[] = {
         {"status", tern_status, "status [--json]       processes and listeners"},
         {"setup", tern_setup,
                 "setup                 root mode: create the tern user and the queue"},
+        {"queue", tern_queue,
+                "queue list|show ID|hold ID|release ID|delete ID|requeue ID|flush [DOMAIN]"},
 };
 
 static void

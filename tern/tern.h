@@ -17,6 +17,7 @@ int tern_stop(int argc, char **argv, const char *confdir);
 int tern_reload(int argc, char **argv, const char *confdir);
 int tern_status(int argc, char **argv, const char *confdir);
 int tern_setup(int argc, char **argv, const char *confdir);
+int tern_queue(int argc, char **argv, const char *confdir);
 
 struct attr_list;
 struct config;
