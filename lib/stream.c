@@ -374,12 +374,14 @@ input_taken(struct stream *s)
 {
 	if (s->base == NULL || s->dead)
 		return;
+	/* Register first: libevent does not register an event that is
+	 * active, so activating before adding would lose it for good. */
+	stream_update_events(s);
 	if (s->input_stalled) {
 		/* TLS may hold decrypted bytes the socket will not announce. */
 		s->input_stalled = 0;
 		event_active(s->ev_read, EV_READ, 1);
 	}
-	stream_update_events(s);
 }
 
 static void
@@ -984,7 +986,8 @@ void
 stream_set_reading(struct stream *s, int on)
 {
 	s->reading = on != 0;
+	/* Register before activating (see input_taken). */
+	stream_update_events(s);
 	if (s->base && on && s->ssl && !s->dead && !s->err)
 		event_active(s->ev_read, EV_READ, 1);
-	stream_update_events(s);
 }
