@@ -631,6 +631,7 @@ const struct param_def param_table[] = {
                 NULL),
         P_LIST("smtpd_data_restrictions", "", "restrictions at DATA and BDAT", NULL),
         P_LIST("smtpd_etrn_restrictions", "permit_mynetworks, reject", "who may use ETRN", NULL),
+        P_LIST("smtpd_etrn_clients", "$mynetworks", "clients that may use ETRN", check_networks),
         P_LIST("smtpd_sender_login_maps", "", "sender address -> logins that may use it (tenants)",
                 check_maps),
         P_LIST("relay_recipient_maps", "", "valid recipients in relay_domains (empty: all)",
@@ -694,6 +695,9 @@ const struct param_def param_table[] = {
                 "problems reported to the postmaster: bounce, 2bounce, delay, policy, protocol, "
                 "resource, software",
                 check_notify_classes),
+        P_SIZE("bounce_size_limit", "50000", 0, NO_LIMIT,
+                "largest original returned whole in a bounce; larger ones return their header "
+                "(0: no limit)"),
         P_INT("default_destination_concurrency_limit", "20", 1, 10000,
                 "parallel deliveries per destination"),
         P_INT("default_process_limit", "100", 1, 100000,

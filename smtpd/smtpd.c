@@ -59,6 +59,15 @@ smtpd_timeout_ms(void)
 	return stressed ? smtpd.stress_timeout_ms : smtpd.timeout_ms;
 }
 
+/* How long another process may take: never more than the client waits. */
+int
+smtpd_ipc_timeout_ms(void)
+{
+	int client = smtpd_timeout_ms();
+
+	return client < smtpd.ipc_timeout_ms ? client : smtpd.ipc_timeout_ms;
+}
+
 /* ---- the per-IP table ---- */
 
 static size_t
@@ -290,6 +299,21 @@ open_resolver(void)
 	str_free(&err);
 }
 
+/* A list of networks (mynetworks, smtpd_etrn_clients), tables watched. */
+static struct inet_match *
+open_networks(const char *param)
+{
+	struct str err = STR_INIT;
+	struct inet_match *m = inet_match_new(param, config_list(cfg, param), &err);
+
+	if (m == NULL)
+		msg_fatal("%s", str_cstr(&err));
+	for (size_t i = 0; i < inet_match_table_count(m); i++)
+		daemon_watch_table(inet_match_table(m, i));
+	str_free(&err);
+	return m;
+}
+
 static void
 pre_jail(int argc, char **argv)
 {
@@ -327,13 +351,11 @@ pre_jail(int argc, char **argv)
 	                                                : SMTPD_TLS_MAY;
 	read_limits();
 	smtpd.tls_ctx = smtpd_tls_context();
-	smtpd.mynetworks = inet_match_new("mynetworks", config_list(cfg, "mynetworks"), &err);
-	if (smtpd.mynetworks == NULL)
-		msg_fatal("%s", str_cstr(&err));
-	for (size_t i = 0; i < inet_match_table_count(smtpd.mynetworks); i++)
-		daemon_watch_table(inet_match_table(smtpd.mynetworks, i));
+	smtpd.mynetworks = open_networks("mynetworks");
+	smtpd.etrn_clients = open_networks("smtpd_etrn_clients");
 	if (smtpd.reverse_dns_check || smtpd.reject_unverified ||
-	        inet_match_wants_name(smtpd.mynetworks))
+	        inet_match_wants_name(smtpd.mynetworks) ||
+	        inet_match_wants_name(smtpd.etrn_clients))
 		open_resolver();
 	if (*config_str(cfg, "smtpd_protocol_log") &&
 	        smtpd_log_protocol_open(config_str(cfg, "smtpd_protocol_log"), &err) < 0)

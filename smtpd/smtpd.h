@@ -15,10 +15,11 @@
  *			trivial-rewrite, mynetworks, the restriction hooks
  *	smtpd_dns.c	the optional reverse-DNS check at connect
  *	smtpd_cleanup.c	the asynchronous client of private/cleanup
+ *	smtpd_etrn.c	ETRN: the asynchronous flush request to public/qmgr
  *	smtpd_log.c	the mail log lines and the protocol log
  *
  * One process serves many sessions on one libevent loop (DAEMON_EVENT)
- * and never blocks: trivial-rewrite, cleanup and DNS are asked
+ * and never blocks: trivial-rewrite, cleanup, qmgr (ETRN) and DNS are asked
  * asynchronously, and while a session waits for an answer it reads no
  * input.  Nothing a client sends is trusted; every line, count and time
  * has a limit (docs/smtpd.md lists them).
@@ -46,11 +47,15 @@ struct rewrite_request;
 struct stream;
 struct smtpd_client;
 struct smtpd_cleanup;
+struct smtpd_etrn;
 
 #define SMTPD_CLEANUP_PATH       "private/cleanup" /* relative to queue_directory */
 #define SMTPD_CLEANUP_CHUNK      (64 * 1024)       /* content octets in one data frame */
 #define SMTPD_CLEANUP_HIGH_WATER (256 * 1024)      /* unsent octets to cleanup: stop reading */
 #define SMTPD_CLEANUP_FRAME_MAX  8192              /* a reply frame from cleanup */
+#define SMTPD_QMGR_PATH          "public/qmgr"     /* relative to queue_directory */
+#define SMTPD_QMGR_FRAME_MAX     4096              /* a reply frame from qmgr */
+#define SMTPD_QMGR_TIMEOUT_MS    10000             /* qmgr answers a flush at once */
 #define SMTPD_FD_RESERVE         64                /* descriptors kept back from sessions */
 #define SMTPD_HELO_MAX           512         /* octets of a HELO name passed on (QUEUE_HELO_MAX) */
 #define SMTPD_NAME_MAX           255         /* octets of a client host name */
@@ -89,8 +94,9 @@ struct smtpd_config {
 	int wrappermode;
 	SSL_CTX *tls_ctx; /* NULL: no certificate, no STARTTLS */
 	struct inet_match *mynetworks;
-	struct dns_resolver *dns; /* NULL unless a reverse lookup may be needed */
-	int protocol_log_fd;      /* -1: none */
+	struct inet_match *etrn_clients; /* smtpd_etrn_clients */
+	struct dns_resolver *dns;        /* NULL unless a reverse lookup may be needed */
+	int protocol_log_fd;             /* -1: none */
 };
 
 extern struct smtpd_config smtpd;
@@ -110,6 +116,7 @@ enum smtpd_phase {
 #define SMTPD_WAIT_REWRITE 0x04 /* trivial-rewrite's answer for RCPT */
 #define SMTPD_WAIT_CLEANUP 0x08 /* cleanup's answer to open or end */
 #define SMTPD_WAIT_DRAIN   0x10 /* cleanup's send buffer is over its mark */
+#define SMTPD_WAIT_QMGR    0x20 /* qmgr's answer to ETRN's flush request */
 
 /* An accepted recipient. */
 struct smtpd_rcpt {
@@ -183,13 +190,15 @@ struct smtpd_session {
 	unsigned long long session_bytes;
 	unsigned cmd_total[SMTP_VERB_COUNT]; /* [SMTP_VERB_NONE]: unknown */
 	unsigned cmd_ok[SMTP_VERB_COUNT];
-	struct smtp_cmd cmd; /* the command being handled */
+	struct smtp_cmd cmd;     /* the command being handled */
+	struct smtpd_etrn *etrn; /* ETRN's request to qmgr, while it waits */
 	struct smtpd_xact xact;
 };
 
 /* smtpd.c */
 struct event_base *smtpd_base(void);
-int smtpd_timeout_ms(void); /* smtpd_timeout, or the stress timeout */
+int smtpd_timeout_ms(void);     /* smtpd_timeout, or the stress timeout */
+int smtpd_ipc_timeout_ms(void); /* ipc_timeout, at most smtpd_timeout_ms() */
 void smtpd_client_release(struct smtpd_session *s);
 void smtpd_session_list_remove(struct smtpd_session *s);
 
@@ -252,7 +261,7 @@ int smtpd_check_sender(struct smtpd_session *s, const struct addr *sender, struc
 void smtpd_check_rcpt(struct smtpd_session *s);
 void smtpd_check_rcpt_cancel(struct smtpd_session *s);
 int smtpd_check_data(struct smtpd_session *s, struct smtpd_verdict *v);
-int smtpd_check_etrn(struct smtpd_session *s, const char *arg, struct smtpd_verdict *v);
+int smtpd_check_etrn(struct smtpd_session *s, const char *domain, struct smtpd_verdict *v);
 int smtpd_check_mynetworks(struct smtpd_session *s);
 void smtpd_verdict_init(struct smtpd_verdict *v);
 void smtpd_verdict_free(struct smtpd_verdict *v);
@@ -280,6 +289,11 @@ void smtpd_cleanup_data(struct smtpd_cleanup *c, const char *p, size_t n);
 void smtpd_cleanup_end(struct smtpd_cleanup *c);
 size_t smtpd_cleanup_pending(const struct smtpd_cleanup *c);
 void smtpd_cleanup_free(struct smtpd_cleanup *c);
+
+/* smtpd_etrn.c: ask qmgr to flush domain (checked by the caller), then
+ * answer the client; the session takes no input meanwhile. */
+void smtpd_etrn_flush(struct smtpd_session *s, const char *domain);
+void smtpd_etrn_cancel(struct smtpd_session *s);
 
 /* smtpd_log.c */
 void smtpd_log_connect(struct smtpd_session *s);

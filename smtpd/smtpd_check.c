@@ -20,10 +20,14 @@
  * trivial-rewrite's to classify: such local parts in our domains stay
  * local there, so they can never open the relay here.
  *
+ * ETRN is allowed to the clients in smtpd_etrn_clients (per listener,
+ * default $mynetworks); others get 554 5.7.1.
+ *
  * The restriction lists of later work (smtpd_client_restrictions, _helo_,
  * _sender_, _recipient_, _data_, _etrn_: access tables, DNSBL, sender
  * login maps) hook in at the smtpd_check_* functions below, which for now
- * permit, except for the reverse-DNS refusal (smtpd_reject_unverified_client).
+ * permit, except for the reverse-DNS refusal (smtpd_reject_unverified_client)
+ * and smtpd_etrn_clients.
  * Trusts trivial-rewrite's answers only as far as lib/rewrite_clnt.c
  * checked them.  Called by smtpd_cmd.c, smtpd_data.c, smtpd_session.c.
  */
@@ -119,12 +123,26 @@ smtpd_check_data(struct smtpd_session *s, struct smtpd_verdict *v)
 	return SMTPD_CHECK_PERMIT;
 }
 
+/* ETRN for domain: only clients in smtpd_etrn_clients (RFC 1985). */
 int
-smtpd_check_etrn(struct smtpd_session *s, const char *arg, struct smtpd_verdict *v)
+smtpd_check_etrn(struct smtpd_session *s, const char *domain, struct smtpd_verdict *v)
 {
-	(void)s;
-	(void)arg;
-	(void)v;
+	int rc = inet_match_client(
+	        smtpd.etrn_clients, s->addr, s->verified == 1 ? s->name : NULL, NULL);
+
+	if (rc < 0) {
+		v->code = 458;
+		v->dsn = "4.3.0";
+		str_printf(&v->text,
+		        "Unable to queue messages for node %s: temporary lookup failure", domain);
+		return SMTPD_CHECK_REJECT;
+	}
+	if (rc == 0) {
+		v->code = 554;
+		v->dsn = "5.7.1";
+		str_printf(&v->text, "%s: ETRN access denied", domain);
+		return SMTPD_CHECK_REJECT;
+	}
 	return SMTPD_CHECK_PERMIT;
 }
 

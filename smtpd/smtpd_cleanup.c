@@ -1,7 +1,7 @@
 /*
  * smtpd_cleanup.c - the asynchronous client of cleanup (docs/cleanup.md):
  * one connection to private/cleanup per message, non-blocking, on the
- * daemon's event loop through lib/stream.c, frames by lib/attr.c.
+ * daemon's event loop through lib/stream.c, frames by lib/attr_stream.c.
  *
  *	open	request=open + envelope		-> status=ok queue_id=ID
  *	rcpt	request=rcpt address [notify] [orcpt]	(no answer)
@@ -20,14 +20,10 @@
  * makes cleanup remove its file.  Trusts nothing cleanup sends beyond
  * the checks here.  Called by smtpd_data.c.
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
-#include "attr.h"
+#include "attr_stream.h"
 #include "mem.h"
 #include "msg.h"
 #include "smtpd.h"
@@ -53,16 +49,6 @@ struct smtpd_cleanup {
 
 #define GENERIC_DEFER "451 4.3.0 Error: queue file write error"
 #define GENERIC_FAIL  "554 5.3.0 Error: message refused"
-
-/* How long cleanup may take to answer or to take our data: ipc_timeout,
- * but never more than the client would wait (smtpd_timeout). */
-static int
-cleanup_deadline(void)
-{
-	int client = smtpd_timeout_ms();
-
-	return client < smtpd.ipc_timeout_ms ? client : smtpd.ipc_timeout_ms;
-}
 
 static void
 destroy(struct smtpd_cleanup *c)
@@ -98,10 +84,7 @@ fail(struct smtpd_cleanup *c, const char *reason)
 static void
 send_frame(struct smtpd_cleanup *c, const struct attr_list *l)
 {
-	str_reset(&c->frame);
-	attr_encode(l, &c->frame);
-	if (stream_write(c->stream, c->frame.data, c->frame.len) < 0 &&
-	        stream_error(c->stream) == STREAM_OK)
+	if (attr_stream_send(c->stream, l, &c->frame) < 0 && stream_error(c->stream) == STREAM_OK)
 		msg_warn("cleanup: send buffer full; the message will fail");
 }
 
@@ -148,20 +131,17 @@ static void
 on_read(struct stream *st, void *arg)
 {
 	struct smtpd_cleanup *c = arg;
-	const char *buf, *why = NULL;
-	size_t len, used;
+	const char *why = NULL;
 	int rc;
 
 	while (c->state != CLEANUP_DONE) {
-		buf = stream_peek(st, &len);
-		rc = attr_decode(buf, len, SMTPD_CLEANUP_FRAME_MAX, &c->reply, &used, &why);
+		rc = attr_stream_read(st, SMTPD_CLEANUP_FRAME_MAX, &c->reply, &why);
 		if (rc == 0)
 			return;
 		if (rc < 0) {
 			(void)fail(c, why);
 			return;
 		}
-		stream_consume(st, used);
 		if (handle_reply(c))
 			return;
 	}
@@ -204,37 +184,22 @@ struct smtpd_cleanup *
 smtpd_cleanup_open(struct smtpd_session *s, const struct attr_list *open,
         const struct smtpd_cleanup_events *ev, struct str *err)
 {
-	struct sockaddr_un sun;
-	struct smtpd_cleanup *c;
-	int fd;
+	struct smtpd_cleanup *c = xcalloc(1, sizeof(*c));
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	strcpy(sun.sun_path, SMTPD_CLEANUP_PATH);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		str_printf(err, "socket: %s", strerror(errno));
-		return NULL;
-	}
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 && errno != EINPROGRESS) {
-		str_printf(err, "connect to %s: %s", SMTPD_CLEANUP_PATH, strerror(errno));
-		close(fd);
-		return NULL;
-	}
-	c = xcalloc(1, sizeof(*c));
 	c->session = s;
 	c->ev = ev;
 	c->state = CLEANUP_OPENING;
 	attr_list_init(&c->reply);
-	c->stream = stream_new(fd, 2 * SMTPD_CLEANUP_FRAME_MAX);
-	if (stream_attach(c->stream, smtpd_base(), &callbacks, c) < 0) {
-		str_appendz(err, "cannot register the cleanup connection with the event loop");
-		destroy(c);
+	c->stream = attr_stream_connect(
+	        smtpd_base(), SMTPD_CLEANUP_PATH, 2 * SMTPD_CLEANUP_FRAME_MAX, &callbacks, c, err);
+	if (c->stream == NULL) {
+		attr_list_free(&c->reply);
+		free(c);
 		return NULL;
 	}
 	send_frame(c, open);
-	stream_set_read_deadline(c->stream, cleanup_deadline());
-	stream_set_write_deadline(c->stream, cleanup_deadline());
+	stream_set_read_deadline(c->stream, smtpd_ipc_timeout_ms());
+	stream_set_write_deadline(c->stream, smtpd_ipc_timeout_ms());
 	return c;
 }
 
@@ -267,7 +232,7 @@ smtpd_cleanup_data(struct smtpd_cleanup *c, const char *p, size_t n)
 		attr_put_str(&l, "request", "data");
 		attr_put(&l, "data", p, take);
 		if (stream_output_pending(c->stream) == 0)
-			stream_set_write_deadline(c->stream, cleanup_deadline());
+			stream_set_write_deadline(c->stream, smtpd_ipc_timeout_ms());
 		send_frame(c, &l);
 		p += take;
 		n -= take;
@@ -283,11 +248,11 @@ smtpd_cleanup_end(struct smtpd_cleanup *c)
 	attr_list_init(&l);
 	attr_put_str(&l, "request", "end");
 	if (stream_output_pending(c->stream) == 0)
-		stream_set_write_deadline(c->stream, cleanup_deadline());
+		stream_set_write_deadline(c->stream, smtpd_ipc_timeout_ms());
 	send_frame(c, &l);
 	attr_list_free(&l);
 	c->state = CLEANUP_ENDING;
-	stream_set_read_deadline(c->stream, cleanup_deadline());
+	stream_set_read_deadline(c->stream, smtpd_ipc_timeout_ms());
 }
 
 size_t

@@ -2,16 +2,17 @@
  * smtpd_cmd.c - the SMTP commands: parse a line (lib/smtp_cmd.c), check
  * the sequence (503 5.5.1), and handle HELO, EHLO, MAIL, RCPT, RSET,
  * NOOP, QUIT, VRFY (252), EXPN (502), HELP, AUTH (not offered yet: 503),
- * ETRN (a hook until the queue manager can flush), TURN and ATRN (502).
- * DATA and BDAT are smtpd_data.c's, STARTTLS smtpd_tls.c's.
+ * ETRN (sequence, syntax and client checks here; the flush request to
+ * qmgr is smtpd_etrn.c's), TURN and ATRN (502).  DATA and BDAT are
+ * smtpd_data.c's, STARTTLS smtpd_tls.c's.
  *
  * A command line is client text: it is parsed into a struct smtp_cmd
  * before anything looks at it, and refused with the reply the parser
  * names.  A bare CR or LF in a command line ends the session (521), since
  * after one the two sides may disagree about where lines end (SMTP
- * smuggling).  RCPT waits for trivial-rewrite (smtpd_check.c); while it
- * waits, the session takes no input, so pipelined commands are handled in
- * order.  Called by smtpd_session.c.
+ * smuggling).  RCPT waits for trivial-rewrite (smtpd_check.c), ETRN for
+ * qmgr; while one waits, the session takes no input, so pipelined
+ * commands are handled in order.  Called by smtpd_session.c.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -384,14 +385,15 @@ cmd_etrn(struct smtpd_session *s)
 		smtpd_reply(s, 501, "5.5.4", "Error: invalid parameter syntax");
 		return;
 	}
+	if (*arg == '@' || *arg == '#')
+		arg++; /* qmgr takes the name alone */
 	smtpd_verdict_init(&v);
 	if (smtpd_check_etrn(s, arg, &v) == SMTPD_CHECK_REJECT) {
 		smtpd_log_reject(
 		        s, "ETRN", NULL, NULL, "%d %s %s", v.code, v.dsn, str_cstr(&v.text));
 		smtpd_reply(s, v.code, v.dsn, "%s", str_cstr(&v.text));
 	} else {
-		/* The flush itself belongs to the queue manager. */
-		smtpd_reply(s, 458, "4.3.0", "Unable to queue messages for %s: not available", arg);
+		smtpd_etrn_flush(s, arg);
 	}
 	smtpd_verdict_free(&v);
 }

@@ -182,6 +182,7 @@ smtpd_session_close(struct smtpd_session *s, int after_reply)
 	smtpd_data_abort(s);
 	smtpd_check_rcpt_cancel(s);
 	smtpd_dns_cancel(s);
+	smtpd_etrn_cancel(s);
 	if (after_reply && stream_output_pending(s->stream) > 0 &&
 	        stream_error(s->stream) == STREAM_OK) {
 		s->phase = SMTPD_PHASE_CLOSING;
@@ -347,6 +348,7 @@ destroy(struct smtpd_session *s)
 	smtpd_data_abort(s);
 	smtpd_check_rcpt_cancel(s);
 	smtpd_dns_cancel(s);
+	smtpd_etrn_cancel(s);
 	smtpd_log_disconnect(s);
 	smtpd_client_release(s);
 	smtpd_session_list_remove(s);

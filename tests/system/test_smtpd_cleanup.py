@@ -91,7 +91,7 @@ def test_no_cleanup_service(tern):
     c.send(b"BDAT 20 LAST\r\nSubject: x\r\n\r\nabcdef")
     assert c.reply() == (451, ["4.3.0 Error: queue file write error"])
     assert c.cmd("NOOP")[0] == 250
-    t.wait_for_log(r"NOQUEUE: unknown\[127\.0\.0\.1\]: cleanup: connect to private/cleanup")
+    t.wait_for_log(r"NOQUEUE: unknown\[127\.0\.0\.1\]: cleanup: connect private/cleanup")
 
 
 def test_queue_file_system_full(tern):

@@ -292,7 +292,7 @@ Test(config, type_validation)
 	                     "smtpd_tls_protocols = >=TLSv9\n"      /* 15 */
 	                     "smtp_bind_address = ::1\n"            /* 16 */
 	                     "relayhost = [mail.example]:99999\n"), /* 17 */
-	        17, "%s", str_cstr(&errors));
+	        18, "%s", str_cstr(&errors)); /* 18: smtpd_etrn_clients = $mynetworks */
 	assert_error_line(":1: parameter hopcount_limit: number 0 is below the minimum 1\n");
 	assert_error_line(":2: parameter smtpd_recipient_limit: \"12x\": not a number");
 	assert_error_line(":3: parameter smtpd_tls_wrappermode: \"maybe\": not a boolean (use yes "
@@ -316,6 +316,7 @@ Test(config, type_validation)
 	assert_error_line(":15: parameter smtpd_tls_protocols: \">=TLSv9\": expected a protocol");
 	assert_error_line(":16: parameter smtp_bind_address: \"::1\": expected an IPv4 address");
 	assert_error_line(":17: parameter relayhost: \"[mail.example]:99999\": expected host");
+	assert_error_line(": parameter smtpd_etrn_clients: \"10.0.0.0/33\": expected an address");
 	config_free(c);
 }
 

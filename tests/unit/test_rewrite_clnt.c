@@ -29,12 +29,11 @@
 
 #include "attr.h"
 #include "rewrite_clnt.h"
+#include "unix_server.h"
 
 #define SLOW_MS 600
 
-static char dir[64];
-static char sockpath[128];
-static pid_t server_pid;
+static struct unix_server srv;
 
 static void
 reply_to(int fd, const struct attr_list *req, int *once_seen)
@@ -105,27 +104,8 @@ server(int lfd)
 static void
 setup(void)
 {
-	struct sockaddr_un sun;
-	int lfd;
-
-	signal(SIGPIPE, SIG_IGN);
-	snprintf(dir, sizeof(dir), "/tmp/tern-rwclnt-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(sockpath, sizeof(sockpath), "%s/rewrite", dir);
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	cr_assert_lt(strlen(sockpath), sizeof(sun.sun_path));
-	memcpy(sun.sun_path, sockpath, strlen(sockpath) + 1);
-	cr_assert((lfd = socket(AF_UNIX, SOCK_STREAM, 0)) >= 0);
-	cr_assert_eq(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
-	cr_assert_eq(listen(lfd, 16), 0);
-	if ((server_pid = fork()) == 0) {
-		server(lfd);
-		_exit(0);
-	}
-	cr_assert(server_pid > 0);
-	close(lfd);
-	rewrite_clnt_setup(sockpath, 5000);
+	unix_server_start(&srv, "rwclnt", "rewrite", server);
+	rewrite_clnt_setup(srv.path, 5000);
 }
 
 static void
@@ -133,12 +113,7 @@ teardown(void)
 {
 	rewrite_async_shutdown();
 	rewrite_clnt_disconnect();
-	if (server_pid > 0) {
-		kill(server_pid, SIGKILL);
-		waitpid(server_pid, NULL, 0);
-	}
-	unlink(sockpath);
-	rmdir(dir);
+	unix_server_stop(&srv);
 }
 
 TestSuite(rewrite_clnt, .init = setup, .fini = teardown);
@@ -182,12 +157,12 @@ Test(rewrite_clnt, blocking_deadline_and_bad_replies)
 	struct timespec t0, t1;
 
 	rewrite_reply_init(&r);
-	rewrite_clnt_setup(sockpath, 200);
+	rewrite_clnt_setup(srv.path, 200);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	cr_assert_eq(rewrite_resolve("slow@x.example", NULL, &r), RESOLVE_DEFER);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	cr_assert_lt((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000, 500);
-	rewrite_clnt_setup(sockpath, 5000);
+	rewrite_clnt_setup(srv.path, 5000);
 	cr_assert_eq(rewrite_resolve("junk@x.example", NULL, &r), RESOLVE_DEFER);
 	cr_assert(strstr(str_cstr(&r.reason), "malformed reply") != NULL);
 	cr_assert_eq(rewrite_resolve("fine@x.example", NULL, &r), RESOLVE_OK);
@@ -274,7 +249,7 @@ Test(rewrite_clnt, async_timeout_fails_pending_with_defer)
 	struct event_base *base = event_base_new();
 	struct seen s = {0};
 
-	rewrite_clnt_setup(sockpath, 200);
+	rewrite_clnt_setup(srv.path, 200);
 	rewrite_resolve_async(base, "slow@x.example", NULL, record, &s);
 	rewrite_resolve_async(base, "after@x.example", NULL, record, &s);
 	run_until(base, &s, 2);
@@ -282,7 +257,7 @@ Test(rewrite_clnt, async_timeout_fails_pending_with_defer)
 	        s.what[0]);
 	cr_assert(strncmp(s.what[1], "defer", 5) == 0, "%s", s.what[1]);
 	/* The next request gets a new connection and an answer. */
-	rewrite_clnt_setup(sockpath, 5000);
+	rewrite_clnt_setup(srv.path, 5000);
 	rewrite_resolve_async(base, "next@x.example", NULL, record, &s);
 	run_until(base, &s, 3);
 	cr_assert_str_eq(s.what[2], "ok next@x.example x.example -");
