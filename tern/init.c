@@ -45,8 +45,6 @@ static const char init_internal_services[] =
         "cleanup     unix  -       -       -       -       0       cleanup\n"
         "qmgr        unix  n       -       -       300     1       qmgr\n"
         "rewrite     unix  -       -       n       -       -       trivial-rewrite\n"
-        "anvil       unix  -       -       -       -       1       anvil\n"
-        "auth        unix  -       -       -       -       -       auth\n"
         "smtp        unix  -       -       -       -       -       smtp\n"
         "local       unix  -       n       n       -       -       local\n";
 
