@@ -21,7 +21,8 @@
  *
  * Nothing here trusts the peer: frames longer than the caller's limit,
  * malformed frames, silence past the deadline and a dropped connection are
- * all reported as failures with a reason.  Callers: smtpd.
+ * all reported as failures with a reason.  Callers: smtpd, qmgr (notifications
+ * through cleanup).
  */
 #ifndef TERN_ATTR_STREAM_H
 #define TERN_ATTR_STREAM_H

@@ -567,6 +567,8 @@ deliver_result_encode(const struct deliver_result *r, struct attr_list *l)
 		attr_put_int(l, "conn_use", r->conn_use);
 	if (r->dsn_relayed)
 		attr_put_int(l, "dsn_relayed", 1);
+	if (r->dsn_passed)
+		attr_put_int(l, "dsn_passed", 1);
 	str_free(&text);
 }
 
@@ -614,6 +616,21 @@ reply_text(
 	return 0;
 }
 
+/* An optional integer attribute: 0 when absent; -1 when malformed. */
+static int
+optional_int(const struct attr_list *l, const char *name, long long min, long long max,
+        long long *v, struct str *why)
+{
+	*v = 0;
+	if (attr_find(l, name) == NULL)
+		return 0;
+	if (attr_get_int(l, name, min, max, v) < 0) {
+		str_printf(why, "attribute %s malformed", name);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 result_decode(const struct attr_list *l, struct deliver_result *res, struct str *why)
 {
@@ -642,22 +659,15 @@ result_decode(const struct attr_list *l, struct deliver_result *res, struct str 
 		str_appendz(why, "attribute delay_conn or delay_xmit missing or malformed");
 		return -1;
 	}
-	res->conn_use = 0;
-	if (attr_find(l, "conn_use")) {
-		if (attr_get_int(l, "conn_use", 1, 1000000000, &v) < 0) {
-			str_appendz(why, "attribute conn_use malformed");
-			return -1;
-		}
-		res->conn_use = (long)v;
-	}
-	res->dsn_relayed = 0;
-	if (attr_find(l, "dsn_relayed")) {
-		if (attr_get_int(l, "dsn_relayed", 0, 1, &v) < 0) {
-			str_appendz(why, "attribute dsn_relayed malformed");
-			return -1;
-		}
-		res->dsn_relayed = (int)v;
-	}
+	if (optional_int(l, "conn_use", 1, 1000000000, &v, why) < 0)
+		return -1;
+	res->conn_use = (long)v;
+	if (optional_int(l, "dsn_relayed", 0, 1, &v, why) < 0)
+		return -1;
+	res->dsn_relayed = (int)v;
+	if (optional_int(l, "dsn_passed", 0, 1, &v, why) < 0)
+		return -1;
+	res->dsn_passed = (int)v;
 	return 0;
 }
 

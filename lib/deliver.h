@@ -13,7 +13,7 @@
  *		  rcpt_index rcpt_address rcpt_orcpt_type rcpt_orcpt_address
  *		  rcpt_notify
  *	answer	  result=rcpt rcpt_index status dsn reason relay delay_conn
- *		  delay_xmit [conn_use] [dsn_relayed]
+ *		  delay_xmit [conn_use] [dsn_relayed] [dsn_passed]
  *	final	  result=done status=ok|defer dsn reason [relay]
  *
  * The encoders below make valid frames whatever the caller passes in
@@ -107,6 +107,7 @@ struct deliver_result {
 	long long delay_xmit_ms; /* delays "d": transmission */
 	long conn_use;           /* smtp: the message's place on a reused connection; 0: none */
 	int dsn_relayed;         /* delivered to a next hop without DSN support */
+	int dsn_passed;          /* the DSN request went on to a next hop that reports itself */
 };
 
 /* The final frame. */

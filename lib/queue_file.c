@@ -350,14 +350,19 @@ queue_file_put_uid(struct queue_writer *w, long long uid)
 	return put_record(w, QREC_UID, v, sizeof(v));
 }
 
-/* Before the first recipient: the default arrival; the sender is required. */
+/* Before the first recipient: the default arrival, the NOTICES record
+ * (none sent yet); the sender is required. */
 static void
 end_envelope(struct queue_writer *w)
 {
+	unsigned char none = 0;
+
 	if (!(w->have & queue_record_spec(QREC_SENDER)->bit))
 		msg_panic("queue_file: recipient before the sender");
 	if (!(w->have & queue_record_spec(QREC_ARRIVAL)->bit))
 		queue_file_put_arrival(w, queue_id_usec(w->id));
+	envelope_field(w, QREC_NOTICES);
+	put_record(w, QREC_NOTICES, &none, 1);
 	w->phase = PHASE_RCPT;
 }
 

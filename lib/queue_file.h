@@ -61,7 +61,8 @@
  *
  * Each recipient has a done byte and a status slot at fixed offsets.
  * queue_file_mark_done writes the one done byte with one pwrite and
- * fsyncs: the recipient is finished and is never tried again.
+ * fsyncs: the recipient is finished and is never tried again
+ * (DELIVERED, RELAYED or FAILED).
  * queue_file_set_status records delivery facts for DSNs (attempts, last
  * attempt, enhanced status code, reason) in the older of two copies with
  * a sequence number and its own CRC, then fsyncs, so a torn write leaves
@@ -71,6 +72,11 @@
  * its fsync) the in-memory recipient is left as it was and the caller
  * must treat the update as not made: the byte may or may not be on disk,
  * so the worst case is one more delivery attempt, never a lost one.
+ *
+ * queue_file_set_notices records, the same way, which notices went out
+ * for the whole message (QUEUE_NOTICE_*: qmgr's delay notice, sent at
+ * most once).  The writer gives every file a NOTICES record; a file
+ * without one (hand-made) reads as notices -1 and cannot record them.
  *
  * queue_file_open reads the whole file once to check it (the CRC covers
  * the text), so a delivery agent reads the text twice; the envelope and
@@ -140,7 +146,12 @@ enum queue_rcpt_state {
 	QUEUE_RCPT_PENDING = 0,   /* still to be delivered */
 	QUEUE_RCPT_DELIVERED = 1, /* delivered: finished */
 	QUEUE_RCPT_FAILED = 2,    /* failed for good (bounced, expired): finished */
+	QUEUE_RCPT_RELAYED = 3,   /* delivered to a next hop without DSN: finished */
 };
+
+/* Notices sent for the whole message (the NOTICES record, docs/dsn.md). */
+#define QUEUE_NOTICE_DELAY 0x01u /* the delay notice went out */
+#define QUEUE_NOTICE_ALL   0x01u
 
 /* Delivery facts of one recipient (status slot). */
 struct queue_rcpt_status {
@@ -231,8 +242,9 @@ ssize_t queue_file_read_content(struct queue_file *qf, void *buf, size_t size, s
 void queue_file_rewind(struct queue_file *qf);
 
 /*
- * In-place updates (QUEUE_OPEN_UPDATE).  mark_done accepts DELIVERED or
- * FAILED for a PENDING recipient; anything else is QUEUE_INVALID.
+ * In-place updates (QUEUE_OPEN_UPDATE).  mark_done accepts DELIVERED,
+ * RELAYED or FAILED for a PENDING recipient; anything else is
+ * QUEUE_INVALID.
  * set_status records attempts, last_attempt, dsn and reason of st (seq is
  * ignored; the new one is returned in the recipient's status).  A dsn
  * that is not "" or "d.ddd.ddd" with d in 2, 4, 5, or a reason with a
@@ -242,6 +254,11 @@ int queue_file_mark_done(
         struct queue_file *qf, size_t index, enum queue_rcpt_state state, struct str *err);
 int queue_file_set_status(
         struct queue_file *qf, size_t index, const struct queue_rcpt_status *st, struct str *err);
+/* The notices sent (QUEUE_NOTICE_*), or -1 when the file has no NOTICES
+ * record.  set_notices writes the whole set (QUEUE_INVALID for unknown
+ * bits or a file without the record). */
+int queue_file_notices(const struct queue_file *qf);
+int queue_file_set_notices(struct queue_file *qf, unsigned notices, struct str *err);
 
 /*
  * Test hook.  When set, it is called before each system call of the

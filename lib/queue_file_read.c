@@ -49,8 +49,10 @@ struct queue_file {
 	struct queue_rcpt *rcpt;
 	struct rcpt_slot *slot;
 	size_t nrcpt, rcpt_cap;
-	off_t content_start; /* the first record after the last STATUS */
-	off_t end_offset;    /* the END record */
+	int notices;          /* QUEUE_NOTICE_*, -1 without a NOTICES record */
+	off_t notices_offset; /* its payload */
+	off_t content_start;  /* the first record after the last STATUS */
+	off_t end_offset;     /* the END record */
 	unsigned long long content_size;
 	/* the content stream */
 	off_t read_offset; /* the next record header, or inside a chunk */
@@ -155,6 +157,12 @@ envelope_record(
 		if (env->client_port == 0)
 			return corrupt(c, "%s out of range", spec->name);
 		return QUEUE_OK;
+	case QREC_NOTICES:
+		if (p[0] & ~QUEUE_NOTICE_ALL)
+			return corrupt(c, "%s has unknown bits", spec->name);
+		c->qf->notices = p[0];
+		c->qf->notices_offset = c->offset + QUEUE_RECORD_HEADER;
+		return QUEUE_OK;
 	}
 	/* The text fields. */
 	if (!queue_text_ok(p, len))
@@ -206,7 +214,7 @@ rcpt_record(struct checker *c, const unsigned char *p, size_t len)
 		return corrupt(c, "%s record missing", "SENDER");
 	if (qf->nrcpt >= QUEUE_RCPT_MAX)
 		return corrupt(c, "more than %s recipients", "QUEUE_RCPT_MAX");
-	if (p[QUEUE_RCPT_DONE] > QUEUE_RCPT_FAILED)
+	if (p[QUEUE_RCPT_DONE] > QUEUE_RCPT_RELAYED)
 		return corrupt(c, "%s done mark out of range", "RCPT");
 	if ((notify & ~(bits | QUEUE_NOTIFY_NEVER)) ||
 	        ((notify & QUEUE_NOTIFY_NEVER) && notify != QUEUE_NOTIFY_NEVER))
@@ -425,6 +433,7 @@ queue_file_open(const char *path, int mode, struct queue_file **qfp, struct str 
 	qf->mode = mode;
 	qf->path = xstrdup(path);
 	qf->env.uid = -1;
+	qf->notices = -1;
 	qf->fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC);
 	if (qf->fd < 0 || fstat(qf->fd, &st) != 0) {
 		int e = errno;
@@ -616,7 +625,8 @@ queue_file_mark_done(
 	if ((status = update_allowed(qf, index, err)) != QUEUE_OK)
 		return status;
 	if (qf->rcpt[index].state != QUEUE_RCPT_PENDING ||
-	        (state != QUEUE_RCPT_DELIVERED && state != QUEUE_RCPT_FAILED)) {
+	        (state != QUEUE_RCPT_DELIVERED && state != QUEUE_RCPT_FAILED &&
+	                state != QUEUE_RCPT_RELAYED)) {
 		str_printf(err, "%s: recipient %zu: cannot go from state %d to %d", qf->path, index,
 		        (int)qf->rcpt[index].state, (int)state);
 		return QUEUE_INVALID;
@@ -659,5 +669,32 @@ queue_file_set_status(
 		queue_status_decode(copy, &qf->rcpt[index].status);
 		slot->copy = target;
 	}
+	return status;
+}
+
+int
+queue_file_notices(const struct queue_file *qf)
+{
+	return qf->notices;
+}
+
+int
+queue_file_set_notices(struct queue_file *qf, unsigned notices, struct str *err)
+{
+	unsigned char b = (unsigned char)notices;
+	int status;
+
+	if (qf->mode != QUEUE_OPEN_UPDATE) {
+		str_printf(err, "%s: opened read-only", qf->path);
+		return QUEUE_INVALID;
+	}
+	if (qf->notices < 0 || (notices & ~QUEUE_NOTICE_ALL)) {
+		str_printf(err, "%s: %s", qf->path,
+		        qf->notices < 0 ? "no NOTICES record" : "unknown notice bits");
+		return QUEUE_INVALID;
+	}
+	status = update(qf, &b, 1, qf->notices_offset, err);
+	if (status == QUEUE_OK)
+		qf->notices = (int)notices;
 	return status;
 }

@@ -25,6 +25,7 @@ static const struct queue_record_spec specs[] = {
         {QREC_PROTOCOL, "PROTOCOL", QREC_PLACE_ENVELOPE, 1, QUEUE_PROTOCOL_MAX, 1, 0x0400},
         {QREC_TLS_CIPHER, "TLS_CIPHER", QREC_PLACE_ENVELOPE, 1, QUEUE_CIPHER_MAX, 1, 0x0800},
         {QREC_AUTH_LOGIN, "AUTH_LOGIN", QREC_PLACE_ENVELOPE, 1, QUEUE_LOGIN_MAX, 1, 0x1000},
+        {QREC_NOTICES, "NOTICES", QREC_PLACE_ENVELOPE, 1, 1, 0, 0x2000},
         {QREC_RCPT, "RCPT", QREC_PLACE_RECIPIENT, QUEUE_RCPT_ADDR + 1,
                 QUEUE_RCPT_ADDR + QUEUE_ADDR_MAX, 0, 0},
         {QREC_ORCPT, "ORCPT", QREC_PLACE_RECIPIENT, 3, 1 + QUEUE_ORCPT_TYPE_MAX + QUEUE_ADDR_MAX, 0,
@@ -106,7 +107,7 @@ queue_record_crc(uint32_t crc, int type, const unsigned char *payload, size_t le
 	header[0] = (unsigned char)type;
 	queue_put_u32(header + 1, (uint32_t)len);
 	crc = queue_crc32(crc, header, sizeof(header));
-	if (type == QREC_STATUS)
+	if (type == QREC_STATUS || type == QREC_NOTICES)
 		return crc_zeros(crc, len);
 	if (type == QREC_RCPT && len > QUEUE_RCPT_DONE) {
 		crc = crc_zeros(crc, 1);

@@ -6,7 +6,8 @@
  * A record is type:u8 length:u32be payload.  queue_record_spec() gives
  * each type's bounds and place; queue_crc32() is the CRC-32 of END;
  * queue_record_crc() feeds one record into it with the mutable bytes (a
- * recipient's done byte, a whole STATUS payload) counted as zero.
+ * recipient's done byte, a whole STATUS payload, the NOTICES payload)
+ * counted as zero.
  */
 #ifndef TERN_QUEUE_RECORD_H
 #define TERN_QUEUE_RECORD_H
@@ -33,6 +34,7 @@ enum queue_record_type {
 	QREC_PROTOCOL = 'P',    /* text */
 	QREC_TLS_CIPHER = 'c',  /* text */
 	QREC_AUTH_LOGIN = 'l',  /* text */
+	QREC_NOTICES = 'N',     /* u8 QUEUE_NOTICE_*, updated in place */
 	QREC_RCPT = 'R',        /* done:u8 notify:u8 address */
 	QREC_ORCPT = 'O',       /* type_len:u8 type address */
 	QREC_STATUS = 'D',      /* two status copies */

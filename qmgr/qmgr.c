@@ -214,6 +214,7 @@ qmgr_pre_jail(int argc, char **argv)
 	(void)argv;
 	base = daemon_event_base();
 	load_params();
+	qmgr_dsn_init();
 	qmgr_sched_init(daemon_confdir());
 	open_flush_tables();
 }
@@ -255,6 +256,7 @@ static void
 qmgr_expire(void)
 {
 	qmgr_deliver_abort_all();
+	qmgr_dsn_abort_all();
 	qmgr_control_close_all();
 }
 

@@ -12,7 +12,9 @@
  *	qmgr_sched.c	transports, destinations, concurrency, back-off
  *	qmgr_deliver.c	one delivery: the agent connection and its frames
  *	qmgr_control.c	requests on public/qmgr (flush, hold, ...)
- *	qmgr_dsn.c	the hook of the DSN work at the end of a message
+ *	qmgr_dsn.c	delivery status notifications: what is owed, the
+ *			notices at the end of a pass, their records
+ *	qmgr_dsn_send.c	one notification written through cleanup
  *	qmgr_map.c	a hash table of strings
  *
  * Everything runs in the one event loop of lib/daemon.h; no function
@@ -136,6 +138,7 @@ struct qmgr_rcpt {
 	enum qmgr_rcpt_state state;
 	struct qmgr_dest *dest;
 	struct rewrite_request *req;
+	int local; /* resolved to the local transport (local_delay_warning_time) */
 };
 
 /* Requests of the administrator, done at the end of the pass. */
@@ -162,6 +165,7 @@ struct qmgr_message {
 	char *flush_request; /* a flush during the pass: its domain ("" all) */
 	int attempted;       /* some delivery was attempted in this pass */
 	struct qmgr_job *job_list;
+	struct qmgr_dsn *dsn; /* qmgr_dsn.c: the notices of this pass */
 };
 
 void qmgr_message_init(void);
@@ -192,6 +196,8 @@ struct qmgr_result {
 	long long xmit_ms;    /* delays d */
 	long conn_use;        /* 0: none */
 	int attempted;        /* counts as a delivery attempt */
+	int relayed;          /* sent to a next hop without DSN (dsn_relayed) */
+	int passed;           /* the next hop took the DSN request (dsn_passed) */
 };
 
 /* Record a recipient's result in the file and log it; a deferral of an
@@ -208,6 +214,8 @@ void qmgr_message_request(struct qmgr_message *m, unsigned what);
 void qmgr_message_flush_active(const char *domain);
 /* Stop every pass: close the files without recording anything (exit). */
 void qmgr_message_abandon_all(void);
+/* End the pass if nothing of it is open (qmgr_dsn.c, notices settled). */
+void qmgr_message_maybe_end(struct qmgr_message *m);
 
 /* ---- qmgr_sched.c ---- */
 
@@ -284,14 +292,71 @@ unsigned qmgr_deliver_count(void);
 void qmgr_control_accept(int fd);
 void qmgr_control_close_all(void);
 
-/* ---- qmgr_dsn.c ---- */
+/* ---- qmgr_dsn.c: delivery status notifications (docs/dsn.md) ---- */
+
+struct qmgr_dsn;
+
+struct qmgr_dsn_params {
+	const char *hostname;          /* myhostname */
+	long long delay_warning;       /* delay_warning_time; 0: none */
+	long long local_delay_warning; /* local_delay_warning_time; 0: none */
+	unsigned long long size_limit; /* bounce_size_limit; 0: no limit */
+	const char *notice_rcpt;       /* bounce_notice_recipient */
+	int copy_bounce, copy_delay;   /* notify_classes has bounce, delay */
+	long long ipc_timeout;         /* for the conversation with cleanup */
+};
+
+extern struct qmgr_dsn_params qmgr_dsn_params;
 
 enum qmgr_dsn_action {
 	QMGR_DSN_REMOVE,  /* the message may be removed */
 	QMGR_DSN_CORRUPT, /* an undeliverable notification: to corrupt/ */
+	QMGR_DSN_DEFER,   /* a notice is still owed: to deferred/, sent next pass */
 };
 
+/* Parameters, before the jail. */
+void qmgr_dsn_init(void);
+/* A pending recipient whose failure is recorded and whose bounce is not
+ * yet committed: it is never delivered again. */
+int qmgr_dsn_bounce_owed(const struct queue_rcpt *qr);
+/* Results (qmgr_rcpt_result): whether to record the status slot of a
+ * sent recipient (only when a success notice is due; st->reason may be
+ * rewritten), and the done mark to write (PENDING: none yet). */
+int qmgr_dsn_record_status(const struct qmgr_message *m, const struct queue_rcpt *qr,
+        const struct qmgr_result *res, enum deliver_status status, struct queue_rcpt_status *st);
+enum queue_rcpt_state qmgr_dsn_done_mark(const struct qmgr_message *m, const struct queue_rcpt *qr,
+        const struct qmgr_result *res, enum deliver_status status);
+/* The end of a pass: 1 when it may end now; 0 while notices are being
+ * written (qmgr_message_maybe_end is called when they are settled). */
+int qmgr_dsn_ready(struct qmgr_message *m);
 /* A message whose recipients are all finished, before it is removed. */
 enum qmgr_dsn_action qmgr_dsn_finish(struct qmgr_message *m);
+/* The message is freed: cancel its notice in flight (nothing recorded). */
+void qmgr_dsn_free(struct qmgr_message *m);
+/* The grace period is over. */
+void qmgr_dsn_abort_all(void);
+
+/* ---- qmgr_dsn_send.c: one notification through cleanup ---- */
+
+#define QMGR_CLEANUP_SOCKET "private/cleanup"
+
+enum qmgr_dsn_sent {
+	QMGR_DSN_SENT_OK,      /* committed: report_id is its queue ID */
+	QMGR_DSN_SENT_DEFER,   /* not committed; try again later (why) */
+	QMGR_DSN_SENT_FAIL,    /* refused for good by cleanup (why) */
+	QMGR_DSN_SENT_ABORTED, /* qmgr is exiting */
+};
+
+typedef void qmgr_dsn_sent_fn(
+        void *arg, enum qmgr_dsn_sent status, const char *report_id, const char *why);
+struct qmgr_dsn_send;
+
+/* Send report (taken over; LF line ends) from the null sender to "to";
+ * needs is DSN_NEEDS_* for the open flags.  done is called once, from
+ * the loop, unless the send is cancelled. */
+struct qmgr_dsn_send *qmgr_dsn_send_start(const char *queue_id, const char *to, struct str *report,
+        unsigned needs, qmgr_dsn_sent_fn *done, void *arg);
+void qmgr_dsn_send_cancel(struct qmgr_dsn_send *s); /* NULL is fine */
+void qmgr_dsn_send_abort_all(void);                 /* done(ABORTED) for each */
 
 #endif

@@ -145,6 +145,8 @@ take_frame(struct qmgr_job *job, const struct attr_list *l)
 		        .xmit_ms = res.delay_xmit_ms,
 		        .conn_use = res.conn_use,
 		        .attempted = 1,
+		        .relayed = res.dsn_relayed,
+		        .passed = res.dsn_passed,
 		};
 
 		qmgr_rcpt_result(r, &qr);

@@ -88,6 +88,7 @@ message_free(struct qmgr_message *m)
 		free(job->rcpts);
 		free(job);
 	}
+	qmgr_dsn_free(m);
 	if (m->qf)
 		queue_file_close(m->qf);
 	free(m->rcpts);
@@ -173,11 +174,13 @@ qmgr_message_load(
 	m->flush_domain = flush_domain ? xstrdup(flush_domain) : NULL;
 	n = queue_file_rcpt_count(qf);
 	for (size_t i = 0; i < n; i++)
-		if (queue_file_rcpt(qf, i)->state == QUEUE_RCPT_PENDING)
+		if (queue_file_rcpt(qf, i)->state == QUEUE_RCPT_PENDING &&
+		        !qmgr_dsn_bounce_owed(queue_file_rcpt(qf, i)))
 			pending++;
 	m->rcpts = xcalloc(pending ? pending : 1, sizeof(*m->rcpts));
 	for (size_t i = 0; i < n; i++) {
-		if (queue_file_rcpt(qf, i)->state != QUEUE_RCPT_PENDING)
+		if (queue_file_rcpt(qf, i)->state != QUEUE_RCPT_PENDING ||
+		        qmgr_dsn_bounce_owed(queue_file_rcpt(qf, i)))
 			continue;
 		m->rcpts[m->nrcpt].msg = m;
 		m->rcpts[m->nrcpt].index = i;
@@ -295,6 +298,7 @@ on_resolved(const struct rewrite_reply *reply, void *arg)
 			qmgr_rcpt_defer(r, "4.3.5", str_cstr(&text));
 		} else {
 			r->state = QMGR_RCPT_QUEUED;
+			r->local = strcmp(qmgr_dest_transport(r->dest), "local") == 0;
 		}
 	} else {
 		str_printf(&text, "address resolver failure: %s",
@@ -404,15 +408,16 @@ qmgr_rcpt_result(struct qmgr_rcpt *r, const struct qmgr_result *res)
 	deliver_clean_text(&err, str_cstr(&reason), QUEUE_REASON_MAX);
 	snprintf(st.reason, sizeof(st.reason), "%s", str_cstr(&err));
 	str_reset(&err);
-	if (status != DELIVER_SENT || (qr->notify & QUEUE_NOTIFY_SUCCESS)) {
+	if (qmgr_dsn_record_status(m, qr, res, status, &st)) {
 		if (queue_file_set_status(m->qf, r->index, &st, &err) != QUEUE_OK) {
 			record_failed(r, "the delivery status", &err);
 			ok = 0;
 		}
 	}
-	if (ok && status != DELIVER_DEFERRED) {
-		enum queue_rcpt_state done =
-		        status == DELIVER_SENT ? QUEUE_RCPT_DELIVERED : QUEUE_RCPT_FAILED;
+	/* A failure that owes a bounce keeps done 0 until the bounce is
+	 * committed (qmgr_dsn.c). */
+	if (ok && qmgr_dsn_done_mark(m, qr, res, status) != QUEUE_RCPT_PENDING) {
+		enum queue_rcpt_state done = qmgr_dsn_done_mark(m, qr, res, status);
 
 		str_reset(&err);
 		if (queue_file_mark_done(m->qf, r->index, done, &err) != QUEUE_OK)
@@ -575,13 +580,17 @@ pass_end(struct qmgr_message *m)
 	if (m->flags & QMGR_MSG_DELETE) {
 		remove_file(m);
 	} else if (all_finished(m)) {
-		if (qmgr_dsn_finish(m) == QMGR_DSN_CORRUPT) {
+		enum qmgr_dsn_action what = qmgr_dsn_finish(m);
+
+		if (what == QMGR_DSN_CORRUPT) {
 			struct str err = STR_INIT;
 
 			if (queue_dir_to_corrupt("", m->id, QUEUE_FOLDER_ACTIVE,
 			            "undeliverable notification", &err) < 0)
 				msg_warn("%s: %s", m->id, str_cstr(&err));
 			str_free(&err);
+		} else if (what == QMGR_DSN_DEFER) {
+			defer_message(m);
 		} else {
 			remove_file(m);
 		}
@@ -594,11 +603,19 @@ pass_end(struct qmgr_message *m)
 	qmgr_kick();
 }
 
+/* The pass ends when nothing of it is open and its notices are
+ * settled (qmgr_dsn_ready may start them and call back later). */
 static void
 maybe_end(struct qmgr_message *m)
 {
-	if (m->open == 0 && m->jobs == 0 && m->resolving == 0)
+	if (m->open == 0 && m->jobs == 0 && m->resolving == 0 && qmgr_dsn_ready(m))
 		pass_end(m);
+}
+
+void
+qmgr_message_maybe_end(struct qmgr_message *m)
+{
+	maybe_end(m);
 }
 
 /* ---- the administrator's requests ---- */

@@ -103,6 +103,8 @@ send_result(struct smtp_delivery *d, size_t index, enum deliver_status st, const
 		res.delay_xmit_ms = to_ms(r->xfer_sec);
 		res.conn_use = r->conn_use;
 		res.dsn_relayed = r->relayed && st == DELIVER_SENT;
+		res.dsn_passed = !r->relayed && st == DELIVER_SENT &&
+		        (r->notify & QUEUE_NOTIFY_SUCCESS) != 0;
 	}
 	if (deliver_send_result(client_fd, &res, (int)ipc_ms, &err) < 0) {
 		msg_warn("%s: cannot answer qmgr: %s; stopping this delivery", d->queue_id,

@@ -331,7 +331,7 @@ find_message(const char *id)
 	return found;
 }
 
-static const char *const state_names[] = {"pending", "delivered", "failed"};
+static const char *const state_names[] = {"pending", "delivered", "failed", "relayed"};
 
 static void
 show_text(const char *id, int folder, struct queue_file *qf)

@@ -83,7 +83,8 @@ class QmgrEnv:
         self.agents = agents or {"smtp": "5"}
         testagent = self.t.build / "tests" / "tools" / "testagent"
         lines = [f"qmgr unix n - {qmgr_chroot} {qmgr_wakeup} 1 qmgr",
-                 "rewrite unix - - n - - trivial-rewrite"]
+                 "rewrite unix - - n - - trivial-rewrite",
+                 "cleanup unix - - n - 0 cleanup"]  # bounces are written through it
         for transport, maxproc in self.agents.items():
             lines.append(f"{transport} unix - - n - {maxproc} {testagent} "
                          f"-l {self.agent_log} -s {self.script}")

@@ -819,10 +819,10 @@ b_rcpt_empty(struct builder *bd)
 }
 
 static void
-b_done_3(struct builder *bd)
+b_done_4(struct builder *bd)
 {
 	envelope(bd);
-	rcpt_raw(bd, 3, 0, "c@d", 3);
+	rcpt_raw(bd, 4, 0, "c@d", 3);
 	status(bd);
 	end(bd);
 }
@@ -988,7 +988,7 @@ static const struct {
         {"orcpt type not an atom", b_orcpt_bad_type, "ORCPT type is not an atom"},
         {"orcpt type too long", b_orcpt_type_too_long, "ORCPT lengths out of range"},
         {"empty rcpt", b_rcpt_empty, "RCPT record length out of range"},
-        {"done mark 3", b_done_3, "RCPT done mark out of range"},
+        {"done mark 4", b_done_4, "RCPT done mark out of range"},
         {"notify never+success", b_notify_never_and_success, "RCPT NOTIFY out of range"},
         {"ret 3", b_ret_3, "RET out of range"},
         {"unknown flag", b_flags_unknown, "FLAGS has unknown bits"},
