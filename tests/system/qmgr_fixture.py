@@ -135,8 +135,17 @@ class QmgrEnv:
     def where(self, qid):
         return [f for f in FOLDERS if (self.queue / f / qid).exists()]
 
+    def gone(self, qid):
+        """Absent from every folder in two scans: one scan can miss a file
+        that qmgr renames from a folder not yet scanned to one already
+        scanned."""
+        if self.where(qid):
+            return False
+        time.sleep(0.1)
+        return not self.where(qid)
+
     def wait_gone(self, qid, timeout=20):
-        self.t.wait_until(lambda: not self.where(qid), timeout=timeout,
+        self.t.wait_until(lambda: self.gone(qid), timeout=timeout,
                           what=f"{qid} to leave the queue (in {self.where(qid)})")
 
     def wait_in(self, qid, folder, timeout=20):
