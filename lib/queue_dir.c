@@ -117,6 +117,13 @@ int
 queue_dir_move(const char *queue_dir, const char *name, enum queue_folder from,
         enum queue_folder to, struct str *err)
 {
+	return queue_dir_move_flags(queue_dir, name, from, to, QUEUE_MOVE_DURABLE, err);
+}
+
+int
+queue_dir_move_flags(const char *queue_dir, const char *name, enum queue_folder from,
+        enum queue_folder to, int flags, struct str *err)
+{
 	int fromfd = -1, tofd = -1, status = QUEUE_IOERROR;
 	const char *what = NULL;
 
@@ -130,9 +137,9 @@ queue_dir_move(const char *queue_dir, const char *name, enum queue_folder from,
 	/* The new name is durable before the old one goes. */
 	if (move_noreplace(fromfd, tofd, name) != 0)
 		what = "rename";
-	else if (fsync(tofd) != 0)
+	else if ((flags & QUEUE_MOVE_DURABLE) && fsync(tofd) != 0)
 		what = "fsync directory";
-	else if (fsync(fromfd) != 0)
+	else if ((flags & QUEUE_MOVE_DURABLE) && fsync(fromfd) != 0)
 		what = "fsync directory";
 	if (what != NULL) {
 		status = errno_result(errno);

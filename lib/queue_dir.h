@@ -12,6 +12,13 @@
  *	queue_dir_path		"<queue_dir>/<folder>/<name>"
  *	queue_dir_move		rename to another folder, never replacing a
  *				file there, then fsync both folders
+ *	queue_dir_move_flags	the same; without QUEUE_MOVE_DURABLE the
+ *				folders are not fsynced.  For qmgr's own moves
+ *				between incoming/, active/ and deferred/ only:
+ *				after a crash the file is in one of them (or,
+ *				with the link+unlink fallback, in two: one
+ *				inode, so its done marks are shared) and qmgr
+ *				rescans all three at start
  *	queue_dir_to_corrupt	the same to corrupt/, with the log line
  *				"warning: NAME: moved to corrupt/: REASON"
  *	queue_dir_sweep		remove "tmp.*" files older than max_age
@@ -51,8 +58,12 @@ int queue_folder_lookup(const char *name);
 void queue_dir_path(
         struct str *out, const char *queue_dir, enum queue_folder folder, const char *name);
 
+#define QUEUE_MOVE_DURABLE 0x01 /* fsync both folders after the rename */
+
 int queue_dir_move(const char *queue_dir, const char *name, enum queue_folder from,
         enum queue_folder to, struct str *err);
+int queue_dir_move_flags(const char *queue_dir, const char *name, enum queue_folder from,
+        enum queue_folder to, int flags, struct str *err);
 int queue_dir_to_corrupt(const char *queue_dir, const char *name, enum queue_folder from,
         const char *reason, struct str *err);
 

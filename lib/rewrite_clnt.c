@@ -499,6 +499,11 @@ async_deliver(void)
 		aconn.head = req->next;
 		if (aconn.head == NULL)
 			aconn.tail = NULL;
+		else
+			/* The service answers in order: a request's time starts
+			 * when the one before it was answered, so a long burst
+			 * of requests to a working service never times out. */
+			aconn.head->deadline = clock_ms() + clnt_timeout_ms;
 		aconn.count--;
 		if (req->cb)
 			req->cb(&reply, req->arg);

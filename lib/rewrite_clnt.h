@@ -29,7 +29,9 @@
  * the *_async call).  When the connection drops, unanswered requests are
  * sent once more on a new one; when the oldest request passes its
  * deadline, the connection is closed and every pending request fails
- * with RESOLVE_DEFER.
+ * with RESOLVE_DEFER.  A request's deadline counts from its submission
+ * or from the answer to the request before it, whichever is later: a
+ * service that keeps answering a long burst is never timed out.
  */
 #ifndef TERN_REWRITE_CLNT_H
 #define TERN_REWRITE_CLNT_H

@@ -154,8 +154,10 @@ qmgr_message_load(
 			        qmgr_now_usec() + QMGR_MOVE_RETRY_SECS * 1000000LL, 0, NULL);
 		return rc < 0 ? -1 : 0;
 	}
+	/* No fsync of the folders: a restart rescans incoming/, active/ and
+	 * deferred/ alike (lib/queue_dir.h). */
 	if (folder != QUEUE_FOLDER_ACTIVE &&
-	        queue_dir_move("", id, folder, QUEUE_FOLDER_ACTIVE, &err) != QUEUE_OK) {
+	        queue_dir_move_flags("", id, folder, QUEUE_FOLDER_ACTIVE, 0, &err) != QUEUE_OK) {
 		msg_warn("%s: %s", id, str_cstr(&err));
 		queue_file_close(qf);
 		str_free(&err);
@@ -555,7 +557,7 @@ defer_message(struct qmgr_message *m)
 	if (m->flags & (QMGR_MSG_REQUEUE | QMGR_MSG_FLUSH))
 		due = now;
 	set_due(m->id, due);
-	if (queue_dir_move("", m->id, QUEUE_FOLDER_ACTIVE, QUEUE_FOLDER_DEFERRED, &err) !=
+	if (queue_dir_move_flags("", m->id, QUEUE_FOLDER_ACTIVE, QUEUE_FOLDER_DEFERRED, 0, &err) !=
 	        QUEUE_OK) {
 		msg_warn("%s: %s", m->id, str_cstr(&err));
 		qmgr_scan_schedule(QUEUE_FOLDER_ACTIVE, m->id,
