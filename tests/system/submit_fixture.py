@@ -4,6 +4,7 @@ what reached incoming/ through lib's reader (tests/tools/qfdump)."""
 import os
 import re
 import subprocess
+import time
 
 EX_OK = 0
 EX_USAGE = 64
@@ -34,10 +35,50 @@ def submit_tern(tern, main_cf=None, master_cf=SUBMIT_MASTER_CF, start=True, name
     return t
 
 
+FULL_MASTER_CF = SUBMIT_MASTER_CF + ("rewrite unix - - n - - trivial-rewrite\n"
+                                     "qmgr unix n - n 300 1 qmgr\n"
+                                     "local unix - n n - - local\n")
+
+
+def full_tern(tern, main_cf=None, start=True, name="tern"):
+    """submit_tern with the whole path to the Drop: trivial-rewrite, qmgr
+    and local too; hosted.test is a hosted domain, system accounts (the
+    invoking user) get their mailbox in the Drop."""
+    cf = {"virtual_mailbox_domains": "hosted.test", "drop_system_mailboxes": "yes",
+          "ipc_timeout": "30s"}
+    cf.update(main_cf or {})
+    return submit_tern(tern, main_cf=cf, master_cf=FULL_MASTER_CF, start=start, name=name)
+
+
+def unix_sockets(t):
+    """The sockets of master.cf's unix services: public/NAME when the
+    private column is n, else private/NAME."""
+    paths = []
+    for line in (t.etc / "master.cf").read_text().splitlines():
+        f = line.split()
+        if len(f) >= 3 and not line[0].isspace() and not f[0].startswith("#") and f[1] == "unix":
+            paths.append(("public" if f[2] == "n" else "private") + "/" + f[0])
+    return paths
+
+
 def start_and_wait(t):
+    """Start t and wait for the sockets of its unix services."""
     t.start()
-    t.wait_until(lambda: (t.queue / "private" / "cleanup").exists(), what="private/cleanup")
-    t.wait_until(lambda: (t.queue / "public" / "pickup").exists(), what="public/pickup")
+    for path in unix_sockets(t):
+        t.wait_until(lambda: (t.queue / path).exists(), what=path)
+
+
+def delivered(box, n=1, timeout=30):
+    """The files of maildir box's new/, once there are at least n."""
+    new = box / "new"
+    deadline = time.monotonic() + timeout
+    while True:
+        files = sorted(new.iterdir()) if new.is_dir() else []
+        if len(files) >= n:
+            return files
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{box}: {len(files)} messages, expected {n}")
+        time.sleep(0.05)
 
 
 def run(t, program, *args, input=b"", env=None, confdir=True, timeout=60):

@@ -1,7 +1,9 @@
 """sendmail, mailq, newaliases and postdrop: the real binaries against a
 running Tern (master, pickup, cleanup).  A message counts as submitted
 when pickup has handed it to cleanup and cleanup committed it into
-incoming/, where lib's reader (qfdump) reads it back.
+incoming/, where lib's reader (qfdump) reads it back.  The submission
+while the master is down goes on to the Drop (qmgr and local too);
+test_sendmail_delivery.py follows the other options to the Drop.
 """
 import os
 import socket
@@ -13,10 +15,11 @@ import time
 import pytest
 
 from submit_fixture import (EX_DATAERR, EX_IOERR, EX_NOUSER, EX_OK, EX_TEMPFAIL,
-                            EX_UNAVAILABLE, EX_USAGE, SUBMIT_MASTER_CF, body_of, header,
-                            incoming, maildrop, no_temporaries, picked_up, queued,
-                            rcpt_addresses, run, sendmail, start_and_wait, submit_tern,
+                            EX_UNAVAILABLE, EX_USAGE, SUBMIT_MASTER_CF, body_of, delivered,
+                            full_tern, header, incoming, maildrop, no_temporaries, picked_up,
+                            queued, rcpt_addresses, run, sendmail, start_and_wait, submit_tern,
                             submitted)
+from test_local import ME
 
 MESSAGE = b"Subject: hello\n\nfirst line\n.\nafter the dot\n"
 
@@ -217,21 +220,32 @@ def test_config_directory_from_the_environment(tern):
 # ---- while the mail system is down ----
 
 def test_submission_waits_in_maildrop_while_master_is_down(tern):
-    t = submit_tern(tern, start=False)
+    """Submitted while the master is stopped, delivered into the Drop
+    once it starts: the whole path, qmgr and local included."""
+    t = full_tern(tern, start=False)
     t.run("setup", check=True)  # unprivileged mode: the queue tree only
-    r = sendmail(t, "bob@example.com", input=b"Subject: later\n\nbody\n")
+    r = sendmail(t, f"{ME}@tern.test", "alice@hosted.test",
+                 input=b"Subject: later\n\nbody\n")
     assert r.returncode == EX_OK, r.stderr
     waiting = maildrop(t)
     assert len(waiting) == 1 and not waiting[0].startswith("tmp.")
     assert incoming(t) == []
+    assert not (t.drop / ME).exists() and not (t.drop / "hosted.test").exists()
     mark = t.log_mark()
     start_and_wait(t)
     qid = picked_up(t, since=mark)
-    assert t.wait_for_log(rf"{qid}: uid=0 from=<root> \(maildrop {waiting[0]}\)")
-    t.wait_until(lambda: maildrop(t) == [], what="maildrop/ emptied")
-    _, rcpts, content = queued(t, qid)
-    assert rcpt_addresses(rcpts) == ["bob@example.com"]
-    assert header(content, "Subject") == ["later"]
+    uid = os.getuid()
+    assert t.wait_for_log(rf"{qid}: uid={uid} from=<{ME}> \(maildrop {waiting[0]}\)")
+    for box in (t.drop / ME, t.drop / "hosted.test" / "alice"):
+        [f] = delivered(box)
+        assert f.name.split(".")[1].startswith(f"Q{qid}R")  # this queue file's delivery
+        text = f.read_bytes()
+        assert header(text, "Return-Path") == [f"<{ME}@tern.test>"]
+        assert header(text, "Subject") == ["later"]
+        assert f"from userid {uid}" in header(text, "Received")[0]
+        assert body_of(text) == b"body\n"
+    t.wait_for_log(rf"{qid}: removed", since=mark)
+    assert maildrop(t) == [] and incoming(t) == []
 
 
 # ---- postdrop's input ----

@@ -6,7 +6,9 @@ The root test builds and installs a whole Tern whose compiled-in paths
 sendmail, run by an unprivileged user without -C, finds its own main.cf;
 make install runs tern setup, which makes postdrop setgid ternpost.  Then
 "nobody" submits through the setgid postdrop, and may not name a
-configuration directory of its own.
+configuration directory of its own; its mail goes all the way (pickup,
+cleanup, qmgr, local) to a hosted mailbox in the Drop, written as the
+hosted-mail uid (virtual_uid_maps), never as root.
 """
 import grp
 import os
@@ -22,9 +24,11 @@ from pathlib import Path
 import pytest
 
 from conftest import TOP, build_dir, instance_processes
-from submit_fixture import EX_NOPERM, EX_OK, qfdump
+from submit_fixture import EX_NOPERM, EX_OK
 
 MAKE_ENV_DROP = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")
+VMAIL_UID = 5000  # the hosted mailboxes' owner: virtual_uid_maps, no account needed
+VMAIL_GID = 5001
 
 
 def make_env():
@@ -127,11 +131,19 @@ def write_config(inst):
                "myhostname = tern.test\nmyorigin = tern.test\n"
                "mydestination = tern.test, localhost\nalias_maps =\n"
                "queue_minfree = 1m\nmaster_stop_grace = 5s\n"
+               "virtual_mailbox_domains = hosted.test\n"
+               f"virtual_uid_maps = static:{VMAIL_UID}\n"
+               f"virtual_gid_maps = static:{VMAIL_GID}\n"
+               "retry_schedule = 1h\nqueue_run_delay = 1h\n"
                f"alternate_config_directories = {inst.top}/alt\n")
     (inst.etc / "main.cf").write_text(main_cf)
     (inst.top / "alt" / "main.cf").write_text(main_cf)
+    # the production lines of conf/master.cf for these services
     (inst.etc / "master.cf").write_text("pickup unix n - - 60 1 pickup\n"
-                                        "cleanup unix - - n - 0 cleanup\n")
+                                        "cleanup unix - - n - 0 cleanup\n"
+                                        "qmgr unix n - - 300 1 qmgr\n"
+                                        "rewrite unix - - n - - trivial-rewrite\n"
+                                        "local unix - n n - - local\n")
     for d in (inst.top, inst.top / "etc", inst.etc, inst.top / "alt"):
         os.chmod(d, 0o755)
 
@@ -172,7 +184,7 @@ def run_checks(inst):
     sendmail = str(inst.sbin / "sendmail")
 
     # the system is down: the submission waits in maildrop/, as nobody's file
-    r = inst.as_nobody(sendmail, "bob@example.com", input=b"Subject: while down\n\nbody\n")
+    r = inst.as_nobody(sendmail, "alice@hosted.test", input=b"Subject: while down\n\nbody\n")
     assert r.returncode == EX_OK, r.stderr
     [waiting] = os.listdir(inst.spool / "maildrop")
     mode, uid, gid = mode_of(inst.spool / "maildrop" / waiting)
@@ -186,20 +198,38 @@ def run_checks(inst):
     log = inst.wait_log(f"(maildrop {waiting})", since=mark)
     inst.wait_log(f"{forged}: moved from maildrop/ to corrupt/: file owner is not the uid",
                   since=mark)
-    qid = re.search(rf"([0-9A-Z]{{16}}): uid=\d+ from=<[^>]*> \(maildrop {waiting}\)",
+    qid = re.search(rf"([0-9A-Z]{{16}}): uid={nobody} from=<nobody> \(maildrop {waiting}\)",
                     log[mark:]).group(1)
-    deadline = time.monotonic() + 10
-    while not (inst.spool / "incoming" / qid).exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    env, rcpts, content = qfdump_at(inst.spool / "incoming" / qid)
-    assert env["uid"] == str(nobody) and env["sender"] == "nobody@tern.test"
-    assert f"from userid {nobody}".encode() in content
+    # ... and is delivered into the Drop, written as the hosted-mail uid
+    alice = inst.top / "drop" / "hosted.test" / "alice"
+    inst.wait_log(f"{qid}: to=<alice@hosted.test>, relay=local, ", since=mark)
+    log = inst.wait_log(f"{qid}: removed", since=mark)
+    assert re.search(rf"{qid}: to=<alice@hosted\.test>, relay=local, .*status=sent "
+                     r"\(delivered to maildir\)", log[mark:]), log[mark:]
+    [f] = os.listdir(alice / "new")
+    text = (alice / "new" / f).read_bytes()
+    assert f".Q{qid}R0." in f
+    assert text.startswith(b"Return-Path: <nobody@tern.test>\n"
+                           b"Delivered-To: alice@hosted.test\n")
+    assert f"from userid {nobody}".encode() in text and b"Subject: while down\n" in text
+    assert mode_of(alice / "new" / f) == (0o600, VMAIL_UID, VMAIL_GID)
+    for d in ("", "new", "cur", "tmp"):
+        assert mode_of(alice / d)[1:] == (VMAIL_UID, VMAIL_GID), d
+    assert_nothing_written_as_root(inst.top / "drop")
 
-    # the system is up: submitted at once, pickup woken by postdrop
+    # the system is up: submitted at once, pickup woken by postdrop, delivered
     mark = inst.log_mark()
-    r = inst.as_nobody(sendmail, "-t", input=b"To: carol@example.org\nSubject: up\n\nx\n")
+    r = inst.as_nobody(sendmail, "-t", input=b"To: carol@hosted.test\nSubject: up\n\nx\n")
     assert r.returncode == EX_OK, r.stderr
-    inst.wait_log(f"uid={nobody} from=<nobody>", since=mark)
+    log = inst.wait_log(f"uid={nobody} from=<nobody> (maildrop ", since=mark)
+    qid = re.search(rf"([0-9A-Z]{{16}}): uid={nobody} from=<nobody> \(maildrop ",
+                    log[mark:]).group(1)  # pickup's line: the queue ID, not postdrop's
+    inst.wait_log(f"{qid}: removed", since=mark)
+    carol = inst.top / "drop" / "hosted.test" / "carol"
+    [f] = os.listdir(carol / "new")
+    assert b"\nSubject: up\n" in (carol / "new" / f).read_bytes()
+    assert mode_of(carol / "new" / f) == (0o600, VMAIL_UID, VMAIL_GID)
+    assert_nothing_written_as_root(inst.top / "drop")
 
     # no configuration directory of one's own, in any way
     for args, env in (([sendmail, "-C", "/tmp", "bob@example.com"], None),
@@ -215,19 +245,35 @@ def run_checks(inst):
                        input=b"Subject: alt\n\nx\n")
     assert r.returncode == EX_OK, r.stderr
     inst.wait_log(f"uid={nobody} from=<nobody>", since=mark)
+    # no smtp service in this master.cf: it waits in deferred/
+    log = inst.wait_log("to=<bob@example.com>, relay=", since=mark)
+    assert re.search(r"to=<bob@example\.com>, relay=.*status=deferred \(mail transport "
+                     r"unavailable", log[mark:]), log[mark:]
 
     # the queue is mail_owner's: nobody cannot list it, root can
     r = inst.as_nobody(str(inst.sbin / "mailq"))
     assert r.returncode == EX_NOPERM
     r = subprocess.run([str(inst.sbin / "mailq")], capture_output=True, timeout=30)
-    assert r.returncode == EX_OK and b"Requests." in r.stdout
+    assert r.returncode == EX_OK, r.stderr
+    lines = r.stdout.decode().splitlines()
+    assert lines[1].endswith("  nobody@tern.test"), lines
+    assert lines[2] == "   (mail transport unavailable: no service smtp in master.cf)", lines
+    assert lines[3].strip() == "bob@example.com" and lines[-1] == "-- 1 Kbytes in 1 Request."
     inst.tern("stop")
 
 
-def qfdump_at(path):
-    class T:
-        build = build_dir()
-    return qfdump(T, path)
+def assert_nothing_written_as_root(drop):
+    """Below the Drop root made only the directories on the way to the
+    mailboxes; every mailbox, its folders and its files are the hosted
+    mail uid's."""
+    for where, dirs, files in os.walk(drop):
+        depth = len(Path(where).relative_to(drop).parts)
+        for name in dirs + files:
+            uid = os.lstat(os.path.join(where, name)).st_uid
+            if depth == 0:  # drop/<domain>/
+                assert uid == 0, (where, name)
+            else:
+                assert uid == VMAIL_UID, (where, name, uid)
 
 
 # ---- the three set-ups of docs/setups.md ----
