@@ -344,6 +344,20 @@ master_watch(struct master_service *s)
 
 /* ---- back-off ---- */
 
+static void on_wakeup(evutil_socket_t fd, short what, void *arg);
+
+/*
+ * A service with a wakeup timer (qmgr, pickup) has work even when nobody
+ * connects: when its last process died, wake it as soon as it may start
+ * again, not at the next tick of its timer.
+ */
+static void
+wake_if_gone(struct master_service *s)
+{
+	if (s->wakeup_ev != NULL && s->total == 0 && s->throttle_until == 0 && !master.stopping)
+		on_wakeup(-1, 0, s);
+}
+
 static void
 on_throttle_end(evutil_socket_t fd, short what, void *arg)
 {
@@ -353,6 +367,7 @@ on_throttle_end(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	s->throttle_until = 0;
 	master_watch(s);
+	wake_if_gone(s);
 }
 
 static void
@@ -420,6 +435,7 @@ master_reap(void)
 			else if (!abnormal)
 				s->failures = 0;
 			master_watch(s);
+			wake_if_gone(s);
 		}
 		free(p->service);
 		free(p->type);
