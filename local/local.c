@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config.h"
 #include "daemon.h"
 #include "deliver.h"
@@ -232,15 +233,6 @@ pre_jail(int argc, char **argv)
 
 /* ---- one request ---- */
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int
 send_done(int fd, const char *queue_id, const char *dsn, const char *reason)
 {
@@ -332,7 +324,7 @@ deliver_request(int fd, struct deliver_request *req)
 		struct local_rcpt r = {dr->index, dr->address, "", dr->notify};
 		struct local_result res;
 		struct str orcpt = STR_INIT;
-		long long start = now_ms();
+		long long start = clock_ms();
 
 		local_result_init(&res);
 		if (*dr->orcpt_type) {
@@ -347,7 +339,7 @@ deliver_request(int fd, struct deliver_request *req)
 		} else {
 			local_deliver_rcpt(&m, &r, &res);
 		}
-		if (send_answer(fd, req->queue_id, dr->index, &res, now_ms() - start) < 0) {
+		if (send_answer(fd, req->queue_id, dr->index, &res, clock_ms() - start) < 0) {
 			local_result_free(&res);
 			str_free(&orcpt);
 			goto free_message;

@@ -21,6 +21,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "unix_connect.h"
 #include "attr.h"
 #include "local.h"
 #include "msg.h"
@@ -32,22 +33,7 @@
 static int
 connect_cleanup(struct str *err)
 {
-	struct sockaddr_un sun;
-	int fd;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, FORWARD_SOCKET, sizeof(FORWARD_SOCKET));
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
-		str_printf(err, "socket: %s", strerror(errno));
-		return -1;
-	}
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		str_printf(err, "connect %s: %s", FORWARD_SOCKET, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return unix_connect(FORWARD_SOCKET, 0, err);
 }
 
 static void

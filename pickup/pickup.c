@@ -17,6 +17,7 @@
  * than wakeups are closed unread.
  */
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "config.h"
@@ -83,4 +84,26 @@ main(int argc, char **argv)
 	};
 
 	return daemon_main(argc, argv, &ops);
+}
+
+static int
+name_order(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
+pickup_take_names(char **names, size_t n, int (*take)(const char *name))
+{
+	int rc = 0;
+
+	if (n > 1)
+		qsort(names, n, sizeof(*names), name_order);
+	for (size_t i = 0; i < n; i++) {
+		if (rc == 0 && !daemon_stopping())
+			rc = take(names[i]);
+		free(names[i]);
+	}
+	free(names);
+	return rc;
 }

@@ -79,6 +79,10 @@ enum pickup_result pickup_submit(
  * when the scan stopped at a temporary failure. */
 int pickup_maildrop_scan(void);
 
+/* Take the named files oldest name first with take(), stopping at the
+ * first failure or when the daemon stops; frees names and each name. */
+int pickup_take_names(char **names, size_t n, int (*take)(const char *name));
+
 /* pickup_folder.c */
 /* Before the jail: open pickup_directory (when set); 0 or -1. */
 int pickup_folder_open(const char *path);

@@ -16,6 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "unix_connect.h"
 #include "attr.h"
 #include "mem.h"
 #include "pickup.h"
@@ -24,22 +25,7 @@
 static int
 connect_cleanup(struct str *why)
 {
-	struct sockaddr_un sun;
-	int fd;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, PICKUP_CLEANUP_SOCKET, sizeof(PICKUP_CLEANUP_SOCKET));
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
-		str_printf(why, "socket: %s", strerror(errno));
-		return -1;
-	}
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		str_printf(why, "connect %s: %s", PICKUP_CLEANUP_SOCKET, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return unix_connect(PICKUP_CLEANUP_SOCKET, 0, why);
 }
 
 /* A reply: ok (with the ID), fail or anything else (defer). */

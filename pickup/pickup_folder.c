@@ -442,12 +442,6 @@ wanted(const char *name)
 	        strcasecmp(name + len - slen, PICKUP_FOLDER_SUFFIX) == 0;
 }
 
-static int
-name_order(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int
 pickup_folder_scan(void)
 {
@@ -473,13 +467,6 @@ pickup_folder_scan(void)
 		names[n++] = xstrdup(d->d_name);
 	}
 	closedir(dir);
-	if (n > 1)
-		qsort(names, n, sizeof(*names), name_order);
-	for (size_t i = 0; i < n; i++) {
-		if (rc == 0 && !daemon_stopping())
-			rc = take_file(names[i]);
-		free(names[i]);
-	}
-	free(names);
+	rc = pickup_take_names(names, n, take_file);
 	return rc;
 }

@@ -24,6 +24,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "unix_connect.h"
 #include "attr.h"
 #include "config.h"
 #include "msg.h"
@@ -245,26 +246,7 @@ sendmail_verify(const struct sendmail_opts *o)
 static int
 connect_unix(const char *path, struct str *err)
 {
-	struct sockaddr_un sun;
-	int fd;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		str_printf(err, "%s: path too long", path);
-		return -1;
-	}
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
-		str_printf(err, "socket: %s", strerror(errno));
-		return -1;
-	}
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		str_printf(err, "connect %s: %s", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return unix_connect(path, 0, err);
 }
 
 int

@@ -43,19 +43,10 @@ static long long ipc_ms;
 static int client_fd = -1;
 static struct table *helo_tables[SMTP_HELO_TABLE_MAX];
 
-long long
-smtp_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 double
 smtp_seconds_since(long long start_ms)
 {
-	return (double)(smtp_now_ms() - start_ms) / 1000.0;
+	return (double)(clock_ms() - start_ms) / 1000.0;
 }
 
 int

@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "clock.h"
 #include "dns.h"
 #include "queue_file.h"
 #include "str.h"
@@ -373,7 +374,6 @@ void smtp_cache_close_all(void);
 
 /* ---- helpers (smtp.c) ---- */
 
-long long smtp_now_ms(void);
 double smtp_seconds_since(long long start_ms);
 int smtp_str_has_8bit(const char *s);
 

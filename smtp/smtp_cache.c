@@ -75,7 +75,7 @@ smtp_cache_put(struct smtp_session *s)
 		retire(s);
 		return;
 	}
-	s->idle_since_ms = smtp_now_ms();
+	s->idle_since_ms = clock_ms();
 	for (size_t i = 0; i < SMTP_CACHE_MAX; i++) {
 		if (cache[i] == NULL) {
 			cache[i] = s;
@@ -92,7 +92,7 @@ smtp_cache_put(struct smtp_session *s)
 void
 smtp_cache_expire(void)
 {
-	long long now = smtp_now_ms();
+	long long now = clock_ms();
 
 	for (size_t i = 0; i < SMTP_CACHE_MAX; i++) {
 		if (cache[i] && now - cache[i]->idle_since_ms >= smtp_conf.cache_ms) {

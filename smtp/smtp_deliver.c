@@ -186,7 +186,7 @@ try_nexthop(struct smtp_delivery *d, const char *nexthop)
 			goto done;
 	}
 
-	start = smtp_now_ms();
+	start = clock_ms();
 	list = xmalloc(sizeof(*list));
 	if (smtp_dns_resolve(&dest, list, &f) < 0) {
 		d->dns_sec = smtp_seconds_since(start);

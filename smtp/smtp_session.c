@@ -482,7 +482,7 @@ smtp_session_open(struct smtp_session **sp, const char *nexthop, const struct sm
 	struct str why = STR_INIT, text = STR_INIT;
 	char dsn[QUEUE_DSN_MAX + 1];
 	struct smtp_dest dest;
-	long long start = smtp_now_ms();
+	long long start = clock_ms();
 	int fd, handshake_failed = 0;
 	enum smtp_open_status st = SMTP_OPEN_FAIL;
 
@@ -952,7 +952,7 @@ end_of_data(struct trans *t)
 enum smtp_trans_status
 smtp_session_transact(struct smtp_session *s, struct smtp_delivery *d, size_t *idx, size_t n)
 {
-	struct trans t = {s, d, idx, n, NULL, 0, smtp_now_ms()};
+	struct trans t = {s, d, idx, n, NULL, 0, clock_ms()};
 	struct str cmds = STR_INIT;
 	struct smtp_resp r;
 	int pipelining = (s->features & SMTP_FEATURE_PIPELINING) != 0;

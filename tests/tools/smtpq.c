@@ -38,6 +38,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "unix_connect.h"
 #include "addr.h"
 #include "attr.h"
 #include "deliver.h"
@@ -63,18 +64,12 @@ usage(void)
 static int
 connect_unix(const char *path)
 {
-	struct sockaddr_un sun;
-	int fd;
+	struct str err = STR_INIT;
+	int fd = unix_connect(path, 0, &err);
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path))
-		msg_fatal("socket path too long: %s", path);
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		msg_fatal("socket: %m");
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
-		msg_fatal("connect %s: %m", path);
+	if (fd < 0)
+		msg_fatal("%s", str_cstr(&err));
+	str_free(&err);
 	return fd;
 }
 
